@@ -1,0 +1,496 @@
+//! Resolution of input and output patterns to concrete files.
+//!
+//! A pattern is a file, a directory (everything below it), or a glob (`*` stays within one
+//! path component, `**` crosses them); `!pattern` excludes. Walks never follow symlinks (a
+//! link is content: its target string) and never enter `.git/` or `.attest/`.
+//! `.attestignore` (gitignore syntax) applies to every walk; `.gitignore` applies to the
+//! default input set (the whole workspace), where untracked build junk does not belong,
+//! but not to explicit patterns, which often name ignored build outputs on purpose.
+
+use std::collections::HashSet;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::{WalkBuilder, WalkState};
+use rayon::prelude::*;
+
+use crate::{EntryKind, HashError, Manifest, ManifestEntry, RelPath, RelPathError, StatCache};
+
+/// Directories attest never looks into.
+const ALWAYS_IGNORED: [&str; 2] = [".git", ".attest"];
+const IGNORE_FILE: &str = ".attestignore";
+
+/// Why a file set could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum FileSetError {
+    /// A pattern that is not a valid glob.
+    #[error("invalid pattern `{pattern}`")]
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// What the glob parser said.
+        #[source]
+        source: globset::Error,
+    },
+    /// A pattern whose fixed part is not a workspace-relative path.
+    #[error("invalid pattern `{pattern}`")]
+    BadPath {
+        /// The pattern as written.
+        pattern: String,
+        /// Why the path was refused.
+        #[source]
+        source: RelPathError,
+    },
+    /// An ignore file that could not be parsed.
+    #[error("failed to read ignore file `{}`", path.display())]
+    IgnoreFile {
+        /// The ignore file.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: ignore::Error,
+    },
+    /// A directory that could not be walked, or a file that could not be stat'ed.
+    #[error("failed to read `{}`", path.display())]
+    Walk {
+        /// Where the walk failed.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that could not be hashed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// The workspace root and the ignore rules that apply to every walk below it. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct WorkspaceFilter {
+    inner: Arc<FilterInner>,
+}
+
+#[derive(Debug)]
+struct FilterInner {
+    root: PathBuf,
+    attestignore: Gitignore,
+}
+
+impl WorkspaceFilter {
+    /// Reads the root `.attestignore` (if present) of the workspace at `root`.
+    pub fn new(root: &Path) -> Result<Self, FileSetError> {
+        let mut builder = GitignoreBuilder::new(root);
+        let path = root.join(IGNORE_FILE);
+        if path.is_file() {
+            if let Some(source) = builder.add(&path) {
+                return Err(FileSetError::IgnoreFile { path, source });
+            }
+        }
+        let attestignore = builder
+            .build()
+            .map_err(|source| FileSetError::IgnoreFile { path: path.clone(), source })?;
+        Ok(Self { inner: Arc::new(FilterInner { root: root.to_owned(), attestignore }) })
+    }
+
+    /// The workspace root.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    fn always_ignored(rel: &str) -> bool {
+        ALWAYS_IGNORED
+            .iter()
+            .any(|d| rel == *d || (rel.starts_with(d) && rel.as_bytes().get(d.len()) == Some(&b'/')))
+    }
+
+    fn ignored(&self, rel: &str, is_dir: bool) -> bool {
+        Self::always_ignored(rel) || self.inner.attestignore.matched_path_or_any_parents(rel, is_dir).is_ignore()
+    }
+}
+
+/// A resolved file: its path and metadata (`None` when a literal path does not exist).
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Workspace-relative path.
+    pub path: RelPath,
+    /// `lstat` of the path, or `None` if it is missing.
+    pub meta: Option<Metadata>,
+}
+
+/// A resolved, sorted, de-duplicated list of files.
+#[derive(Debug, Clone, Default)]
+pub struct FileSet {
+    files: Vec<Found>,
+}
+
+fn is_glob(component: &str) -> bool {
+    component.contains(['*', '?', '[', '{'])
+}
+
+fn glob(pattern: &str) -> Result<Glob, FileSetError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|source| FileSetError::BadPattern { pattern: pattern.to_owned(), source })
+}
+
+/// One include pattern, split into the directory to walk and what to match there.
+struct Include {
+    base: Option<RelPath>,
+    matcher: Option<GlobSet>,
+    literal: bool,
+}
+
+fn parse_include(pattern: &str) -> Result<Include, FileSetError> {
+    let trimmed = pattern.trim_end_matches('/');
+    let components: Vec<&str> = trimmed.split('/').collect();
+    let fixed = components.iter().take_while(|c| !is_glob(c)).count();
+    let bad_path = |source| FileSetError::BadPath { pattern: pattern.to_owned(), source };
+    let base_text = components[..fixed].join("/");
+    let base = match RelPath::new(&base_text) {
+        Ok(path) => Some(path),
+        Err(RelPathError::Empty) => None,
+        Err(source) => return Err(bad_path(source)),
+    };
+    if fixed == components.len() {
+        if base.is_none() {
+            return Err(bad_path(RelPathError::Empty));
+        }
+        return Ok(Include { base, matcher: None, literal: true });
+    }
+    // Normalise the glob the same way paths are normalised (drop `./`).
+    let normalised: Vec<&str> = components.iter().copied().filter(|c| !c.is_empty() && *c != ".").collect();
+    let set = GlobSetBuilder::new()
+        .add(glob(&normalised.join("/"))?)
+        .build()
+        .map_err(|source| FileSetError::BadPattern { pattern: pattern.to_owned(), source })?;
+    Ok(Include { base, matcher: Some(set), literal: false })
+}
+
+fn exclude_set(patterns: &[&str]) -> Result<Option<GlobSet>, FileSetError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let trimmed = pattern.trim_start_matches("./").trim_end_matches('/');
+        builder.add(glob(trimmed)?);
+        builder.add(glob(&format!("{trimmed}/**"))?);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| FileSetError::BadPattern { pattern: patterns.join(", "), source })
+}
+
+fn lstat(path: &Path) -> Result<Option<Metadata>, FileSetError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FileSetError::Walk { path: path.to_owned(), source }),
+    }
+}
+
+impl FileSet {
+    /// Checks a pattern's syntax without touching the file system.
+    pub fn check_pattern(pattern: &str) -> Result<(), FileSetError> {
+        match pattern.strip_prefix('!') {
+            Some(rest) => exclude_set(&[rest]).map(|_| ()),
+            None => parse_include(pattern).map(|_| ()),
+        }
+    }
+
+    /// Resolves explicit patterns (`!` excludes) below the filter's root.
+    pub fn resolve(filter: &WorkspaceFilter, patterns: &[String]) -> Result<Self, FileSetError> {
+        let (excludes, includes): (Vec<&str>, Vec<&str>) = {
+            let mut ex = Vec::new();
+            let mut inc = Vec::new();
+            for p in patterns {
+                match p.strip_prefix('!') {
+                    Some(rest) => ex.push(rest),
+                    None => inc.push(p.as_str()),
+                }
+            }
+            (ex, inc)
+        };
+        let excluded = exclude_set(&excludes)?;
+        let is_excluded = |rel: &RelPath| excluded.as_ref().is_some_and(|set| set.is_match(rel.as_str()));
+        let mut files = Vec::new();
+        for pattern in includes {
+            let include = parse_include(pattern)?;
+            let base_abs = include.base.as_ref().map_or_else(|| filter.root().to_owned(), |b| b.under(filter.root()));
+            if include.literal {
+                let base = include.base.expect("a literal pattern has a non-empty path");
+                if WorkspaceFilter::always_ignored(base.as_str()) || is_excluded(&base) {
+                    continue;
+                }
+                match lstat(&base_abs)? {
+                    Some(meta) if meta.is_dir() => {
+                        walk_dir(filter, &base_abs, &mut |found| {
+                            if !is_excluded(&found.path) {
+                                files.push(found);
+                            }
+                        })?;
+                    }
+                    meta => files.push(Found { path: base, meta }),
+                }
+                continue;
+            }
+            let matcher = include.matcher.expect("a glob pattern has a matcher");
+            if lstat(&base_abs)?.is_some_and(|m| m.is_dir()) {
+                walk_dir(filter, &base_abs, &mut |found| {
+                    if matcher.is_match(found.path.as_str()) && !is_excluded(&found.path) {
+                        files.push(found);
+                    }
+                })?;
+            }
+        }
+        Ok(Self::from_found(files))
+    }
+
+    /// The default input set: every file of the workspace, minus `.gitignore`d,
+    /// `.attestignore`d files and anything at or below one of `outputs` (the pipeline's
+    /// declared outputs, which reach a step through its upstream digests instead).
+    /// The walk runs on several threads.
+    pub fn resolve_workspace(filter: &WorkspaceFilter, outputs: &[RelPath]) -> Result<Self, FileSetError> {
+        let outputs: HashSet<String> = outputs.iter().map(|p| p.as_str().to_owned()).collect();
+        let under_output = move |rel: &str| {
+            outputs.contains(rel) || rel.match_indices('/').any(|(i, _)| outputs.contains(&rel[..i]))
+        };
+        let walk_filter = filter.clone();
+        let files = Mutex::new(Vec::new());
+        let error = Mutex::new(None);
+        let root = filter.root().to_owned();
+        let walker = WalkBuilder::new(&root)
+            .standard_filters(false)
+            .hidden(false)
+            .parents(false)
+            .git_ignore(true)
+            .require_git(false)
+            .add_custom_ignore_filename(IGNORE_FILE)
+            .follow_links(false)
+            .filter_entry(move |entry| {
+                let Some(rel) = entry.path().strip_prefix(walk_filter.root()).ok().and_then(Path::to_str) else {
+                    return true;
+                };
+                rel.is_empty() || !(WorkspaceFilter::always_ignored(rel) || under_output(rel))
+            })
+            .build_parallel();
+        walker.run(|| {
+            Box::new(|result| {
+                match result.map_err(|e| e.into_io_error()) {
+                    Ok(entry) => {
+                        if entry.file_type().is_some_and(|t| !t.is_dir()) {
+                            if let Some(path) = RelPath::from_walk(&root, entry.path()) {
+                                match std::fs::symlink_metadata(entry.path()) {
+                                    Ok(meta) => files
+                                        .lock()
+                                        .expect("walk lock is never poisoned")
+                                        .push(Found { path, meta: Some(meta) }),
+                                    Err(source) if source.kind() == std::io::ErrorKind::NotFound => {}
+                                    Err(source) => {
+                                        *error.lock().expect("walk lock is never poisoned") =
+                                            Some(FileSetError::Walk { path: entry.path().to_owned(), source });
+                                        return WalkState::Quit;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(Some(source)) if source.kind() != std::io::ErrorKind::NotFound => {
+                        *error.lock().expect("walk lock is never poisoned") =
+                            Some(FileSetError::Walk { path: root.clone(), source });
+                        return WalkState::Quit;
+                    }
+                    Err(_) => {}
+                }
+                WalkState::Continue
+            })
+        });
+        if let Some(err) = error.into_inner().expect("walk lock is never poisoned") {
+            return Err(err);
+        }
+        Ok(Self::from_found(files.into_inner().expect("walk lock is never poisoned")))
+    }
+
+    fn from_found(mut files: Vec<Found>) -> Self {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.dedup_by(|a, b| a.path == b.path);
+        Self { files }
+    }
+
+    /// The files, sorted by path.
+    pub fn files(&self) -> &[Found] {
+        &self.files
+    }
+
+    /// Number of files (including missing literal paths).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Hashes every file (through the stat cache; many files on several threads) into a
+    /// [`Manifest`].
+    pub fn manifest(&self, root: &Path, stat_cache: &StatCache) -> Result<Manifest, HashError> {
+        let entry = |found: &Found| manifest_entry(root, found, stat_cache);
+        let entries: Result<Vec<ManifestEntry>, HashError> = if self.files.len() > 64 {
+            self.files.par_iter().map(entry).collect()
+        } else {
+            self.files.iter().map(entry).collect()
+        };
+        Ok(Manifest::new(entries?))
+    }
+}
+
+fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<ManifestEntry, HashError> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(meta) = &found.meta else {
+        return Ok(ManifestEntry {
+            path: found.path.clone(),
+            kind: EntryKind::Missing,
+            executable: false,
+            digest: None,
+            size: 0,
+        });
+    };
+    if meta.file_type().is_symlink() {
+        let abs = found.path.under(root);
+        let target = std::fs::read_link(&abs).map_err(|source| HashError { path: abs, source })?;
+        return Ok(ManifestEntry {
+            path: found.path.clone(),
+            kind: EntryKind::Symlink,
+            executable: false,
+            digest: Some(crate::hash_bytes(target.as_os_str().as_encoded_bytes())),
+            size: 0,
+        });
+    }
+    Ok(ManifestEntry {
+        path: found.path.clone(),
+        kind: EntryKind::File,
+        executable: meta.permissions().mode() & 0o111 != 0,
+        digest: Some(stat_cache.file_digest(root, &found.path, meta)?),
+        size: meta.len(),
+    })
+}
+
+fn walk_dir(filter: &WorkspaceFilter, dir: &Path, sink: &mut dyn FnMut(Found)) -> Result<(), FileSetError> {
+    let root = filter.root().to_owned();
+    let filter = filter.clone();
+    let walker = WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(false)
+        .parents(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .follow_links(false)
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            match entry.path().strip_prefix(filter.root()).ok().and_then(Path::to_str) {
+                Some(rel) if !rel.is_empty() => !filter.ignored(rel, is_dir),
+                _ => true,
+            }
+        })
+        .build();
+    for result in walker {
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(err) => match err.into_io_error() {
+                Some(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(FileSetError::Walk { path: dir.to_owned(), source });
+                }
+                _ => continue,
+            },
+        };
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Some(path) = RelPath::from_walk(&root, entry.path()) else { continue };
+        if let Some(meta) = lstat(entry.path())? {
+            sink(Found { path, meta: Some(meta) });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, f).unwrap();
+        }
+        dir
+    }
+
+    fn names(set: &FileSet) -> Vec<String> {
+        set.files()
+            .iter()
+            .map(|f| format!("{}{}", f.path, if f.meta.is_none() { " (missing)" } else { "" }))
+            .collect()
+    }
+
+    fn resolve(dir: &Path, patterns: &[&str]) -> Vec<String> {
+        let filter = WorkspaceFilter::new(dir).unwrap();
+        let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
+        names(&FileSet::resolve(&filter, &patterns).unwrap())
+    }
+
+    #[test]
+    fn files_dirs_globs_and_excludes() {
+        let dir = tree(&["src/a.c", "src/b.h", "src/sub/c.c", "docs/x.md", "Makefile", ".attest/junk", "p/q.proto"]);
+        assert_eq!(resolve(dir.path(), &["src/"]), ["src/a.c", "src/b.h", "src/sub/c.c"]);
+        assert_eq!(resolve(dir.path(), &["src/*.c"]), ["src/a.c"]);
+        assert_eq!(resolve(dir.path(), &["src/**/*.c"]), ["src/a.c", "src/sub/c.c"]);
+        assert_eq!(resolve(dir.path(), &["**/*.proto", "Makefile"]), ["Makefile", "p/q.proto"]);
+        assert_eq!(resolve(dir.path(), &["src", "!src/sub", "!**/*.h"]), ["src/a.c"]);
+        assert_eq!(resolve(dir.path(), &["nope.txt"]), ["nope.txt (missing)"]);
+        assert_eq!(resolve(dir.path(), &["./src//a.c"]), ["src/a.c"]);
+        assert!(resolve(dir.path(), &[".attest"]).is_empty());
+    }
+
+    #[test]
+    fn attestignore_applies_to_walks_and_gitignore_only_to_the_default_set() {
+        let dir = tree(&["src/a.c", "src/a.o", "gen/out.txt", "keep.txt"]);
+        std::fs::write(dir.path().join(".attestignore"), "*.o\n").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "gen/\n").unwrap();
+        assert_eq!(resolve(dir.path(), &["src"]), ["src/a.c"]);
+        assert_eq!(resolve(dir.path(), &["gen/**"]), ["gen/out.txt"]);
+        let filter = WorkspaceFilter::new(dir.path()).unwrap();
+        let all = FileSet::resolve_workspace(&filter, &[RelPath::new("src/a.c").unwrap()]).unwrap();
+        assert_eq!(names(&all), [".attestignore", ".gitignore", "keep.txt"]);
+    }
+
+    #[test]
+    fn symlinks_are_content_and_not_followed() {
+        let dir = tree(&["real/file.txt"]);
+        std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+        let filter = WorkspaceFilter::new(dir.path()).unwrap();
+        let set = FileSet::resolve(&filter, &["link".to_string(), "real".to_string()]).unwrap();
+        assert_eq!(names(&set), ["link", "real/file.txt"]);
+        let manifest = set.manifest(dir.path(), &StatCache::new()).unwrap();
+        assert_eq!(manifest.entries()[0].kind, EntryKind::Symlink);
+        assert_eq!(manifest.entries()[0].digest, Some(crate::hash_bytes(b"real")));
+    }
+
+    #[test]
+    fn escaping_patterns_are_refused() {
+        assert!(FileSet::check_pattern("../x/**").is_err());
+        assert!(FileSet::check_pattern("/etc/*").is_err());
+        assert!(FileSet::check_pattern("src/[").is_err());
+        assert!(FileSet::check_pattern("src/**/*.rs").is_ok());
+    }
+}

@@ -1,0 +1,28 @@
+//! Content digests for attest: what a file, a file set or a JSON value "is".
+//!
+//! - [`Digest`]: a typed `blake3:<hex>` / `sha256:<hex>` value, never a bare string.
+//! - [`canonical_json`]: RFC 8785 (JCS) bytes for anything hashed or signed.
+//! - [`RelPath`]: a normalised, workspace-relative `/`-separated path that cannot escape.
+//! - [`StatCache`]: `(path, size, mtime, ctime, inode, mode) -> digest`, persisted, so an
+//!   unchanged file is never read twice; entries younger than their hashing time are
+//!   re-hashed (the "racy git" rule).
+//! - [`FileSet`]: resolution of input/output patterns (files, directories, globs,
+//!   `!` excludes, ignore files) to a sorted list of files.
+//! - [`Manifest`]: the canonical list of `(path, kind, executable, digest)` whose digest
+//!   stands for a whole file set.
+
+mod canonical;
+mod digest;
+mod file_digest;
+mod file_set;
+mod manifest;
+mod rel_path;
+mod stat_cache;
+
+pub use canonical::{CanonicalJsonError, canonical_json, digest_json};
+pub use digest::{Algorithm, Digest, DigestParseError};
+pub use file_digest::{HashError, hash_bytes, hash_file};
+pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
+pub use manifest::{EntryKind, Manifest, ManifestEntry};
+pub use rel_path::{RelPath, RelPathError};
+pub use stat_cache::{StatCache, StatCacheLoad};

@@ -1,0 +1,355 @@
+//! The persistent stat cache.
+//!
+//! A file whose `(size, mtime_ns, ctime_ns, inode, mode)` is unchanged since it was hashed is
+//! not read again. A file modified within [`RACY_MARGIN_NS`] of the moment it was hashed
+//! could have changed again without its timestamps moving (file-system timestamps are
+//! coarse), so such an entry is not trusted and the file is re-hashed: git's "racy"
+//! rule. The on-disk form ends with a BLAKE3 of everything before it, so a truncated or
+//! corrupt file is detected and the cache is rebuilt rather than trusted.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{Digest, HashError, RelPath, hash_file};
+
+const MAGIC: &[u8; 8] = b"ATSTSC01";
+/// Timestamps within this distance of the hashing time are "racy".
+const RACY_MARGIN_NS: i64 = 50_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    inode: u64,
+    mode: u32,
+    hashed_at_ns: i64,
+    digest: [u8; 32],
+}
+
+impl Entry {
+    fn matches(&self, stat: &Entry) -> bool {
+        self.size == stat.size
+            && self.mtime_ns == stat.mtime_ns
+            && self.ctime_ns == stat.ctime_ns
+            && self.inode == stat.inode
+            && self.mode == stat.mode
+            && self.mtime_ns.saturating_add(RACY_MARGIN_NS) < self.hashed_at_ns
+    }
+}
+
+/// The result of [`StatCache::load`]: the cache, and a warning when the file on disk was
+/// unreadable and has been discarded.
+#[derive(Debug)]
+pub struct StatCacheLoad {
+    /// The cache (empty when nothing usable was on disk).
+    pub cache: StatCache,
+    /// Why the on-disk cache was discarded, if it was.
+    pub warning: Option<String>,
+}
+
+/// Maps workspace paths to digests for files whose stat is unchanged. Safe to share
+/// between threads: the loaded part is read-only, new entries go behind a mutex.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    loaded: HashMap<String, Entry>,
+    fresh: Mutex<HashMap<String, Entry>>,
+    dirty: AtomicBool,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn stat_entry(meta: &Metadata) -> Entry {
+    Entry {
+        size: meta.size(),
+        mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+        ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+        inode: meta.ino(),
+        mode: meta.mode(),
+        hashed_at_ns: 0,
+        digest: [0; 32],
+    }
+}
+
+impl StatCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the cache from `path`. A missing file gives an empty cache; a corrupt or
+    /// truncated one gives an empty cache and a warning.
+    pub fn load(path: &Path) -> StatCacheLoad {
+        let bytes = match fs_err::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return StatCacheLoad { cache: Self::new(), warning: None };
+            }
+            Err(err) => {
+                return StatCacheLoad {
+                    cache: Self::new(),
+                    warning: Some(format!("{err}; rebuilding the stat cache")),
+                };
+            }
+        };
+        match decode(&bytes) {
+            Some(loaded) => StatCacheLoad {
+                cache: Self { loaded, ..Self::default() },
+                warning: None,
+            },
+            None => StatCacheLoad {
+                cache: Self::new(),
+                warning: Some(format!(
+                    "stat cache `{}` is corrupt or truncated; rebuilding it (every file is hashed once)",
+                    path.display()
+                )),
+            },
+        }
+    }
+
+    /// Number of entries (loaded and new).
+    pub fn len(&self) -> usize {
+        let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+        self.loaded.len() + fresh.keys().filter(|k| !self.loaded.contains_key(*k)).count()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The digest of the regular file `root/path` whose metadata is `meta`: from the cache
+    /// when its stat is unchanged (and not racy), else by reading and hashing it.
+    pub fn file_digest(&self, root: &Path, path: &RelPath, meta: &Metadata) -> Result<Digest, HashError> {
+        let stat = stat_entry(meta);
+        if let Some(hit) = self.lookup(path.as_str(), &stat) {
+            return Ok(Digest::blake3(hit));
+        }
+        let hashed_at_ns = now_ns();
+        let digest = hash_file(&path.under(root), stat.size)?;
+        self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
+        Ok(digest)
+    }
+
+    /// Records a digest that attest computed itself while writing `path` (a restored or
+    /// stored output), so the next run need not read it again.
+    pub fn record(&self, path: &RelPath, meta: &Metadata, digest: &Digest, hashed_at: SystemTime) {
+        let hashed_at_ns = hashed_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let stat = stat_entry(meta);
+        self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
+    }
+
+    fn lookup(&self, path: &str, stat: &Entry) -> Option<[u8; 32]> {
+        {
+            let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+            if let Some(entry) = fresh.get(path) {
+                return entry.matches(stat).then_some(entry.digest);
+            }
+        }
+        self.loaded.get(path).filter(|e| e.matches(stat)).map(|e| e.digest)
+    }
+
+    fn insert(&self, path: &str, entry: Entry) {
+        let mut fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+        if self.loaded.get(path) != Some(&entry) {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        fresh.insert(path.to_owned(), entry);
+    }
+
+    /// Whether anything changed since [`load`](Self::load).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Relaxed)
+    }
+
+    /// Writes the cache atomically (temp file in the same directory, fsync, rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+        let mut all: Vec<(&String, &Entry)> = self
+            .loaded
+            .iter()
+            .filter(|(k, _)| !fresh.contains_key(*k))
+            .chain(fresh.iter())
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let bytes = encode(&all);
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        fs_err::create_dir_all(&dir)?;
+        let mut temp = tempfile::NamedTempFile::new_in(&dir)?;
+        temp.write_all(&bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn encode(entries: &[(&String, &Entry)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + entries.len() * 96);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (path, e) in entries {
+        let len = u32::try_from(path.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(&e.size.to_le_bytes());
+        out.extend_from_slice(&e.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&e.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&e.inode.to_le_bytes());
+        out.extend_from_slice(&e.mode.to_le_bytes());
+        out.extend_from_slice(&e.hashed_at_ns.to_le_bytes());
+        out.extend_from_slice(&e.digest);
+    }
+    let check = blake3::hash(&out);
+    out.extend_from_slice(check.as_bytes());
+    out
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<HashMap<String, Entry>> {
+    let body_len = bytes.len().checked_sub(32)?;
+    let (body, check) = bytes.split_at(body_len);
+    if blake3::hash(body).as_bytes() != check {
+        return None;
+    }
+    let mut r = Reader { bytes: body };
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let count = u64::from_le_bytes(r.array()?);
+    let mut map = HashMap::with_capacity(usize::try_from(count.min(10_000_000)).ok()?);
+    for _ in 0..count {
+        let len = usize::try_from(u32::from_le_bytes(r.array()?)).ok()?;
+        let path = std::str::from_utf8(r.take(len)?).ok()?.to_owned();
+        let entry = Entry {
+            size: u64::from_le_bytes(r.array()?),
+            mtime_ns: i64::from_le_bytes(r.array()?),
+            ctime_ns: i64::from_le_bytes(r.array()?),
+            inode: u64::from_le_bytes(r.array()?),
+            mode: u32::from_le_bytes(r.array()?),
+            hashed_at_ns: i64::from_le_bytes(r.array()?),
+            digest: r.array()?,
+        };
+        map.insert(path, entry);
+    }
+    r.bytes.is_empty().then_some(map)
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn old_file(dir: &Path, name: &str, content: &str) -> RelPath {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        // Well in the past, so the entry is not racy.
+        let past = SystemTime::now() - Duration::from_secs(10);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(past).unwrap();
+        RelPath::new(name).unwrap()
+    }
+
+    #[test]
+    fn unchanged_files_are_not_reread_and_survive_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = old_file(dir.path(), "a.txt", "hello");
+        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let cache = StatCache::new();
+        let digest = cache.file_digest(dir.path(), &rel, &meta).unwrap();
+        assert_eq!(digest, Digest::of_bytes(b"hello"));
+        let store = dir.path().join("state/stat-cache");
+        cache.save(&store).unwrap();
+
+        let loaded = StatCache::load(&store);
+        assert!(loaded.warning.is_none());
+        assert_eq!(loaded.cache.len(), 1);
+        // Proof that the file is not read: make it unreadable; the digest still comes back.
+        std::fs::remove_file(dir.path().join("a.txt")).unwrap();
+        assert_eq!(loaded.cache.file_digest(dir.path(), &rel, &meta).unwrap(), digest);
+        assert!(!loaded.cache.is_dirty());
+    }
+
+    #[test]
+    fn a_changed_stat_rehashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = old_file(dir.path(), "a.txt", "hello");
+        let cache = StatCache::new();
+        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        cache.file_digest(dir.path(), &rel, &meta).unwrap();
+        let rel = old_file(dir.path(), "a.txt", "HELLO");
+        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        assert_eq!(cache.file_digest(dir.path(), &rel, &meta).unwrap(), Digest::of_bytes(b"HELLO"));
+    }
+
+    #[test]
+    fn racy_entries_are_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "one").unwrap();
+        let rel = RelPath::new("a.txt").unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let cache = StatCache::new();
+        cache.file_digest(dir.path(), &rel, &meta).unwrap();
+        // Same size, same (coarse) timestamps: only the racy rule saves us.
+        std::fs::write(&path, "two").unwrap();
+        let modified = meta.modified().unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
+        let meta2 = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(cache.file_digest(dir.path(), &rel, &meta2).unwrap(), Digest::of_bytes(b"two"));
+    }
+
+    #[test]
+    fn corrupt_and_truncated_files_are_rebuilt_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = old_file(dir.path(), "a.txt", "hello");
+        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let cache = StatCache::new();
+        cache.file_digest(dir.path(), &rel, &meta).unwrap();
+        let store = dir.path().join("stat-cache");
+        cache.save(&store).unwrap();
+        let bytes = std::fs::read(&store).unwrap();
+        for bad in [bytes[..bytes.len() / 2].to_vec(), {
+            let mut flipped = bytes.clone();
+            flipped[20] ^= 1;
+            flipped
+        }, Vec::new()] {
+            std::fs::write(&store, &bad).unwrap();
+            let loaded = StatCache::load(&store);
+            assert!(loaded.warning.is_some());
+            assert!(loaded.cache.is_empty());
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The checked pipeline and the semantic checks that produce it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use attest_hash::{Digest, FileSet, RelPath, RelPathError};
+
+use crate::did_you_mean::did_you_mean;
+use crate::error::{PipelineError, PipelineErrors};
+use crate::graph::Graph;
+use crate::node::{Location, Node, PathPart, Value, parse_yaml};
+use crate::raw_pipeline::{Isolation, RawPipeline, RawStep, json_schema};
+use crate::schema_check;
+use crate::units::{parse_duration, parse_size};
+
+/// The only schema version this attest reads.
+const SCHEMA_VERSION: &str = "0.1";
+/// What a step name may contain.
+pub const WORKSPACE_STEP_NAME_RULE: &str = "letters, digits, `-`, `_` and `.`, starting with a letter, digit or `_`";
+
+/// Cache settings with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Whether the cache is used at all.
+    pub enabled: bool,
+    /// Size cap in bytes for LRU eviction.
+    pub max_size: Option<u64>,
+    /// Whether blobs are stored zstd-compressed.
+    pub compression: bool,
+    /// Entries unused for this many days are evicted.
+    pub retention_days: Option<u32>,
+}
+
+/// A checked step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Unique name.
+    pub name: String,
+    /// Human description.
+    pub description: Option<String>,
+    /// The command text.
+    pub run: String,
+    /// The shell argv; the command is appended as the last argument.
+    pub shell: Vec<String>,
+    /// Input patterns; `None` means the whole workspace (minus ignores and outputs).
+    pub inputs: Option<Vec<String>>,
+    /// Declared outputs (files or directories).
+    pub outputs: Vec<RelPath>,
+    /// Indexes of the steps this one needs, in declaration order.
+    pub needs: Vec<usize>,
+    /// Variables set for the command: the pipeline's `env` overlaid with the step's.
+    pub env: BTreeMap<String, String>,
+    /// Host variables that may reach the command.
+    pub env_passthrough: Vec<String>,
+    /// Whether results are cached.
+    pub cache: bool,
+    /// Time limit.
+    pub timeout: Option<Duration>,
+    /// Directory to run in, relative to the workspace root.
+    pub working_dir: Option<RelPath>,
+    /// Isolation level.
+    pub isolation: Isolation,
+}
+
+/// A checked pipeline: everything in it has been validated.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The `name:` key, if given.
+    pub name: Option<String>,
+    /// The `description:` key.
+    pub description: Option<String>,
+    /// Cache settings.
+    pub cache: CacheSettings,
+    /// Steps in the order they are declared.
+    pub steps: Vec<Step>,
+    /// BLAKE3 of the file's bytes.
+    pub digest: Digest,
+    graph: Graph,
+}
+
+impl Pipeline {
+    /// Parses and checks `source`, the contents of the pipeline file named `file` (used in
+    /// messages). Returns every problem found, sorted by location.
+    pub fn parse(file: &str, source: &str) -> Result<Self, PipelineErrors> {
+        let error = |location: Option<Location>, message: String, hint: Option<String>| PipelineError {
+            file: file.to_owned(),
+            location,
+            message,
+            hint,
+        };
+        let node = parse_yaml(source).map_err(|e| {
+            PipelineErrors::new(vec![error(
+                e.location,
+                format!("invalid YAML: {}", e.message),
+                Some("check indentation and quoting around this place".to_owned()),
+            )])
+        })?;
+        if matches!(node.value, Value::Null) {
+            return Err(PipelineErrors::new(vec![error(
+                None,
+                "the pipeline file is empty".to_owned(),
+                Some("run `attest init` for a starter, or add `version: \"0.1\"` and `steps:`".to_owned()),
+            )]));
+        }
+        let problems = schema_check::check(&json_schema(), &node);
+        if !problems.is_empty() {
+            return Err(PipelineErrors::new(
+                problems.into_iter().map(|p| error(Some(p.location), p.message, p.hint)).collect(),
+            ));
+        }
+        let raw: RawPipeline = serde_json::from_value(node.to_json()).map_err(|e| {
+            PipelineErrors::new(vec![error(
+                None,
+                format!("this is a bug in attest, please report it: checked pipeline failed to load: {e}"),
+                None,
+            )])
+        })?;
+        let mut checker = Semantics { file, node: &node, errors: Vec::new() };
+        let pipeline = checker.build(raw, Digest::of_bytes(source.as_bytes()));
+        match pipeline {
+            Some(pipeline) if checker.errors.is_empty() => Ok(pipeline),
+            _ => Err(PipelineErrors::new(checker.errors)),
+        }
+    }
+
+    /// The step graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The index of the step called `name`.
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+
+    /// The step names closest to `name`, for "did you mean" in the CLI.
+    pub fn suggest_step(&self, name: &str) -> Option<&str> {
+        let names: Vec<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
+        did_you_mean(name, &names)
+    }
+}
+
+struct Semantics<'a> {
+    file: &'a str,
+    node: &'a Node,
+    errors: Vec<PipelineError>,
+}
+
+fn key(k: &str) -> PathPart {
+    PathPart::Key(k.to_owned())
+}
+
+fn valid_step_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn shell_argv(shell: &str) -> Vec<String> {
+    let mut argv: Vec<String> = shell.split_whitespace().map(str::to_owned).collect();
+    if argv.len() == 1 {
+        argv.push("-c".to_owned());
+    }
+    argv
+}
+
+impl Semantics<'_> {
+    fn at(&self, path: &[PathPart]) -> Option<Location> {
+        self.node.find(path).map(|n| n.location)
+    }
+
+    fn key_at(&self, path: &[PathPart], name: &str) -> Option<Location> {
+        self.node.find(path).and_then(|n| n.key_location(name))
+    }
+
+    fn push(&mut self, location: Option<Location>, message: String, hint: Option<String>) {
+        self.errors.push(PipelineError { file: self.file.to_owned(), location, message, hint });
+    }
+
+    fn step_order(&self) -> Vec<String> {
+        match self.node.find(&[key("steps")]).map(|n| &n.value) {
+            Some(Value::Mapping(entries)) => entries.iter().map(|(k, _, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn build(&mut self, raw: RawPipeline, digest: Digest) -> Option<Pipeline> {
+        if raw.version != SCHEMA_VERSION {
+            self.push(
+                self.at(&[key("version")]),
+                format!("unsupported pipeline version `{}`", raw.version),
+                Some(format!("this attest reads `version: \"{SCHEMA_VERSION}\"`")),
+            );
+        }
+        self.unsupported_features(&raw);
+        for (name, value) in &raw.env {
+            self.env_name(name, &[key("env")], "env");
+            let _ = value;
+        }
+        let cache = self.cache_settings(&raw);
+        if let Some(shell) = &raw.shell {
+            if shell.trim().is_empty() {
+                self.push(self.at(&[key("shell")]), "`shell` is empty".to_owned(), Some("remove it to use `sh -c`".to_owned()));
+            }
+        }
+        let order = self.step_order();
+        if order.is_empty() {
+            self.push(
+                self.at(&[key("steps")]),
+                "the pipeline has no steps".to_owned(),
+                Some("add a step, e.g. `steps: { build: { run: make } }`".to_owned()),
+            );
+        }
+        let index: BTreeMap<&str, usize> = order.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let names: Vec<&str> = order.iter().map(String::as_str).collect();
+        let mut steps = Vec::with_capacity(order.len());
+        for name in &order {
+            let raw_step = raw.steps.get(name)?;
+            steps.push(self.step(name, raw_step, &raw, &index, &names));
+        }
+        self.overlapping_outputs(&steps);
+        let dependencies: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.clone()).collect();
+        let graph = match Graph::new(dependencies) {
+            Ok(graph) => graph,
+            Err(cycles) => {
+                for cycle in cycles {
+                    let path: Vec<&str> = cycle.iter().map(|&i| order[i].as_str()).collect();
+                    let first = &order[cycle[0]];
+                    self.push(
+                        self.key_at(&[key("steps")], first),
+                        format!("steps form a cycle: {}", path.join(" -> ")),
+                        Some("remove one of these `needs` so that the steps can run in order".to_owned()),
+                    );
+                }
+                return None;
+            }
+        };
+        Some(Pipeline { name: raw.name, description: raw.description, cache, steps, digest, graph })
+    }
+
+    fn env_name(&mut self, name: &str, path: &[PathPart], what: &str) {
+        if !valid_env_name(name) {
+            self.push(
+                self.key_at(path, name),
+                format!("`{name}` is not a valid variable name in `{what}`"),
+                Some("use letters, digits and `_`, not starting with a digit".to_owned()),
+            );
+        }
+    }
+
+    fn unsupported_features(&mut self, raw: &RawPipeline) {
+        if let Some(attestation) = &raw.attestation {
+            for (flag, on, arrives) in [
+                ("sign_all_steps", attestation.sign_all_steps, "signed receipts"),
+                ("verify_dependencies", attestation.verify_dependencies, "signed receipts"),
+                ("require_reproducible", attestation.require_reproducible, "reproducibility checks"),
+            ] {
+                if on {
+                    self.push(
+                        self.at(&[key("attestation"), key(flag)]),
+                        format!("`attestation.{flag}` is not supported by this version of attest"),
+                        Some(format!("it arrives with {arrives}; remove it or set it to false")),
+                    );
+                }
+            }
+        }
+        if let Some(events) = &raw.events {
+            for (i, handler) in events.handlers.iter().enumerate() {
+                let path = [key("events"), key("handlers"), PathPart::Index(i)];
+                match handler.kind {
+                    crate::HandlerKind::File => match &handler.path {
+                        None => self.push(self.at(&path), "a file handler needs `path`".to_owned(), Some("add `path: attest-events.log`".to_owned())),
+                        Some(p) => {
+                            if let Err(e) = RelPath::new(p) {
+                                self.push(self.at(&[&path[..], &[key("path")]].concat()), e.to_string(), None);
+                            }
+                        }
+                    },
+                    crate::HandlerKind::Webhook => match &handler.url {
+                        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                        _ => self.push(self.at(&path), "a webhook handler needs an http(s) `url`".to_owned(), Some("add `url: https://example.com/hook`".to_owned())),
+                    },
+                }
+            }
+            if !events.handlers.is_empty() {
+                self.push(
+                    self.key_at(&[], "events"),
+                    "event handlers are not supported by this version of attest".to_owned(),
+                    Some("they arrive with run history and events; remove `events` for now".to_owned()),
+                );
+            }
+        }
+    }
+
+    fn cache_settings(&mut self, raw: &RawPipeline) -> CacheSettings {
+        let spec = raw.cache.clone().unwrap_or_default();
+        let max_size = spec.max_size.as_deref().and_then(|text| match parse_size(text) {
+            Ok(bytes) => Some(bytes),
+            Err(message) => {
+                self.push(self.at(&[key("cache"), key("max_size")]), format!("`cache.max_size`: {message}"), Some("write a size such as `10GB` or `512MiB`".to_owned()));
+                None
+            }
+        });
+        if spec.retention_days == Some(0) {
+            self.push(
+                self.at(&[key("cache"), key("retention_days")]),
+                "`cache.retention_days` must be at least 1".to_owned(),
+                Some("use `cache: { enabled: false }` to turn the cache off".to_owned()),
+            );
+        }
+        CacheSettings {
+            enabled: spec.enabled.unwrap_or(true),
+            max_size,
+            compression: spec.compression.unwrap_or(false),
+            retention_days: spec.retention_days.filter(|d| *d > 0),
+        }
+    }
+
+    fn step(&mut self, name: &str, raw: &RawStep, pipeline: &RawPipeline, index: &BTreeMap<&str, usize>, names: &[&str]) -> Step {
+        let base = [key("steps"), key(name)];
+        let at = |this: &Self, rest: &[PathPart]| this.at(&[&base[..], rest].concat());
+        if !valid_step_name(name) {
+            self.push(
+                self.key_at(&[key("steps")], name),
+                format!("`{name}` is not a valid step name"),
+                Some(format!("use {WORKSPACE_STEP_NAME_RULE}")),
+            );
+        }
+        if raw.run.trim().is_empty() {
+            self.push(at(self, &[key("run")]), format!("step `{name}` has an empty `run`"), Some("write the shell command the step runs".to_owned()));
+        }
+        let mut needs = Vec::new();
+        for (i, need) in raw.needs.iter().enumerate() {
+            let location = at(self, &[key("needs"), PathPart::Index(i)]);
+            match index.get(need.as_str()) {
+                Some(&target) if needs.contains(&target) => {
+                    self.push(location, format!("step `{name}` lists `{need}` in `needs` twice"), Some("remove the duplicate".to_owned()));
+                }
+                Some(&target) => needs.push(target),
+                None => {
+                    let hint = match did_you_mean(need, names) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("steps in this pipeline: {}", names.join(", ")),
+                    };
+                    self.push(location, format!("step `{name}` needs `{need}`, which is not a step"), Some(hint));
+                }
+            }
+        }
+        if let Some(inputs) = &raw.inputs {
+            for (i, pattern) in inputs.iter().enumerate() {
+                if let Err(e) = FileSet::check_pattern(pattern) {
+                    let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+                    self.push(
+                        at(self, &[key("inputs"), PathPart::Index(i)]),
+                        format!("{e}: {cause}"),
+                        Some("inputs are relative to the workspace root and stay inside it".to_owned()),
+                    );
+                }
+            }
+        }
+        let mut outputs = Vec::new();
+        for (i, text) in raw.outputs.iter().enumerate() {
+            let location = at(self, &[key("outputs"), PathPart::Index(i)]);
+            if text.starts_with('!') || text.contains(['*', '?', '[', '{']) {
+                self.push(location, format!("output `{text}` is a pattern"), Some("list the files or directories the step writes; a directory covers everything below it".to_owned()));
+                continue;
+            }
+            match RelPath::new(text) {
+                Ok(path) if path.as_str() == ".attest" || path.as_str().starts_with(".attest/") || path.as_str() == ".git" || path.as_str().starts_with(".git/") => {
+                    self.push(location, format!("output `{text}` is inside attest's or git's own directory"), Some("write outputs elsewhere in the workspace".to_owned()));
+                }
+                Ok(path) => outputs.push((path, location)),
+                Err(e) => self.push(location, format!("output {}", path_message(&e)), Some("outputs are relative to the workspace root and stay inside it".to_owned())),
+            }
+        }
+        let mut env = pipeline.env.clone();
+        for (k, v) in &raw.env {
+            self.env_name(k, &[&base[..], &[key("env")]].concat(), "env");
+            env.insert(k.clone(), v.clone());
+        }
+        for (i, var) in raw.env_passthrough.iter().enumerate() {
+            if !valid_env_name(var) {
+                self.push(at(self, &[key("env_passthrough"), PathPart::Index(i)]), format!("`{var}` is not a valid variable name"), Some("use letters, digits and `_`, not starting with a digit".to_owned()));
+            }
+        }
+        let timeout = raw.timeout.as_deref().and_then(|text| match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.push(at(self, &[key("timeout")]), format!("`timeout` of step `{name}`: {message}"), Some("write a duration such as `90s`, `10m` or `1h30m`".to_owned()));
+                None
+            }
+        });
+        let working_dir = raw.working_dir.as_deref().and_then(|text| match RelPath::new(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.push(at(self, &[key("working_dir")]), format!("`working_dir` {}", path_message(&e)), Some("use a directory relative to the workspace root".to_owned()));
+                None
+            }
+        });
+        let shell_text = raw.shell.as_deref().or(pipeline.shell.as_deref()).unwrap_or("sh -c");
+        if raw.shell.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            self.push(at(self, &[key("shell")]), format!("`shell` of step `{name}` is empty"), Some("remove it to use `sh -c`".to_owned()));
+        }
+        let isolation = raw.isolation.unwrap_or(Isolation::Process);
+        if isolation != Isolation::Process {
+            self.push(
+                at(self, &[key("isolation")]),
+                format!("isolation `{}` of step `{name}` is not supported by this version of attest", isolation.as_str()),
+                Some("use `isolation: process` (the default) until sandbox, container and vm isolation arrive".to_owned()),
+            );
+        }
+        if raw.image.is_some() {
+            self.push(
+                at(self, &[key("image")]),
+                format!("step `{name}` sets `image`, which needs `isolation: container`"),
+                Some("container isolation is not supported by this version of attest; remove `image`".to_owned()),
+            );
+        }
+        if raw.attestation.as_ref().is_some_and(|a| a.reproducible) {
+            self.push(
+                at(self, &[key("attestation"), key("reproducible")]),
+                format!("`attestation.reproducible` of step `{name}` is not supported by this version of attest"),
+                Some("it arrives with reproducibility checks; remove it or set it to false".to_owned()),
+            );
+        }
+        Step {
+            name: name.to_owned(),
+            description: raw.description.clone(),
+            run: raw.run.clone(),
+            shell: shell_argv(shell_text),
+            inputs: raw.inputs.clone(),
+            outputs: outputs.into_iter().map(|(p, _)| p).collect(),
+            needs,
+            env,
+            env_passthrough: raw.env_passthrough.clone(),
+            cache: raw.cache.unwrap_or(true),
+            timeout,
+            working_dir,
+            isolation,
+        }
+    }
+
+    fn overlapping_outputs(&mut self, steps: &[Step]) {
+        let mut seen: Vec<(&RelPath, &str, usize)> = Vec::new();
+        for step in steps {
+            for (i, output) in step.outputs.iter().enumerate() {
+                if let Some((other, owner, _)) = seen.iter().find(|(p, owner, _)| *owner != step.name && (output.is_within(p) || p.is_within(output))) {
+                    let location = self.at(&[key("steps"), key(&step.name), key("outputs"), PathPart::Index(i)]);
+                    self.push(
+                        location,
+                        format!("output `{output}` of step `{}` overlaps output `{other}` of step `{owner}`", step.name),
+                        Some("every file must be written by one step; give each step its own output path".to_owned()),
+                    );
+                }
+                seen.push((output, &step.name, i));
+            }
+        }
+    }
+}
+
+fn path_message(error: &RelPathError) -> String {
+    match error {
+        RelPathError::Absolute(p) => format!("`{p}` is absolute"),
+        RelPathError::Escapes(p) => format!("`{p}` leaves the workspace"),
+        RelPathError::Empty => "is empty".to_owned(),
+        RelPathError::BadCharacter(p) => format!("`{p}` contains a backslash or NUL"),
+    }
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests;
