@@ -1,1 +1,29 @@
-//! placeholder
+//! The local cache under `.attest/cache/`.
+//!
+//! Layout (the version is in the path; bump it together with the test
+//! `layout_version_is_pinned`):
+//!
+//! ```text
+//! .attest/cache/v1/cas/ab/abcdef….        blob by BLAKE3 of its content (`.zst` when compressed)
+//! .attest/cache/v1/ac/12/1234….json       action entry: cache key -> outputs, exit code, log
+//! .attest/cache/v1/tmp/                   temp files, renamed into place when complete
+//! ```
+//!
+//! Every write goes to `tmp/` and is renamed into place, so a reader (or a process killed
+//! at any moment) sees a whole entry or none. Per-file fsync is not used on the hot path:
+//! instead every blob is verified against its digest when it is restored, so a blob lost
+//! to a power cut is a cache miss with a warning, never a wrong output; the run calls
+//! [`CacheStore::sync`] once at its end. [`CacheLock`] serialises runs and maintenance on
+//! one `.attest/` directory.
+
+mod action_entry;
+mod cache_error;
+mod cache_lock;
+mod cache_store;
+mod maintenance;
+
+pub use action_entry::ActionEntry;
+pub use cache_error::CacheError;
+pub use cache_lock::{CacheLock, LockMode};
+pub use cache_store::{CacheStore, LAYOUT_VERSION};
+pub use maintenance::{CacheStats, GcPolicy, GcReport, VerifyReport};
