@@ -267,12 +267,6 @@ impl CacheStore {
         }
     }
 
-    /// Flushes the file system holding the cache to disk (once per run).
-    pub fn sync(&self) {
-        if let Ok(dir) = std::fs::File::open(&self.root) {
-            let _ = rustix::fs::syncfs(&dir);
-        }
-    }
 }
 
 fn remove_if_dir(dest: &Path) -> Result<(), CacheError> {

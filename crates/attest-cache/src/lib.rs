@@ -10,11 +10,11 @@
 //! ```
 //!
 //! Every write goes to `tmp/` and is renamed into place, so a reader (or a process killed
-//! at any moment) sees a whole entry or none. Per-file fsync is not used on the hot path:
-//! instead every blob is verified against its digest when it is restored, so a blob lost
-//! to a power cut is a cache miss with a warning, never a wrong output; the run calls
-//! [`CacheStore::sync`] once at its end. [`CacheLock`] serialises runs and maintenance on
-//! one `.attest/` directory.
+//! at any moment) sees a whole entry or none. Cache files are not fsync'ed one by one
+//! (that would cost milliseconds per step): every blob is verified against its digest
+//! when it is restored and an unreadable entry is a miss, so data lost to a power cut
+//! costs a re-run with a warning, never a wrong output. [`CacheLock`] serialises runs
+//! and maintenance on one `.attest/` directory.
 
 mod action_entry;
 mod cache_error;

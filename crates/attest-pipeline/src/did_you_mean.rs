@@ -6,7 +6,7 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a
     candidates
         .iter()
         .map(|c| (levenshtein(word, c), *c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, _)| *d <= limit && *d < word.chars().count())
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }

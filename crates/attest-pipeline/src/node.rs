@@ -91,6 +91,26 @@ impl Node {
         }
     }
 
+    /// Removes the mapping entry at `path` (a path ending in a key), if present.
+    pub(crate) fn remove(&mut self, path: &[PathPart]) {
+        let Some((last, parents)) = path.split_last() else { return };
+        let mut node = self;
+        for part in parents {
+            let next = match (part, &mut node.value) {
+                (PathPart::Key(key), Value::Mapping(entries)) => entries.iter_mut().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
+                (PathPart::Index(i), Value::Sequence(items)) => items.get_mut(*i),
+                _ => None,
+            };
+            match next {
+                Some(next) => node = next,
+                None => return,
+            }
+        }
+        if let (PathPart::Key(key), Value::Mapping(entries)) = (last, &mut node.value) {
+            entries.retain(|(k, _, _)| k != key);
+        }
+    }
+
     /// The location of the key `key` in this mapping.
     pub(crate) fn key_location(&self, key: &str) -> Option<Location> {
         match &self.value {
@@ -228,7 +248,10 @@ pub(crate) struct SyntaxError {
 
 /// Parses YAML text into a located tree.
 pub(crate) fn parse_yaml(source: &str) -> Result<Node, SyntaxError> {
-    match serde_saphyr::from_str::<SpannedNode>(source) {
+    // YAML 1.2 booleans only: `run: y` is the string "y", not `true`.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    match serde_saphyr::from_str_with_options::<SpannedNode>(source, options) {
         Ok(SpannedNode(node)) => Ok(node),
         Err(err) => {
             let location = err.location().map(Location::from_saphyr).filter(|l| l.line > 0);
@@ -262,6 +285,14 @@ mod tests {
         assert_eq!((x.location.line, x.location.column), (2, 10));
         let a = node.find(&[PathPart::Key("a".into())]).unwrap();
         assert_eq!(a.key_location("c").map(|l| (l.line, l.column)), Some((3, 3)));
+    }
+
+    #[test]
+    fn only_yaml_1_2_booleans() {
+        let node = parse_yaml("a: y\nb: yes\nc: true\n").unwrap();
+        assert_eq!(node.find(&[PathPart::Key("a".into())]).unwrap().value, Value::String("y".into()));
+        assert_eq!(node.find(&[PathPart::Key("b".into())]).unwrap().value, Value::String("yes".into()));
+        assert_eq!(node.find(&[PathPart::Key("c".into())]).unwrap().value, Value::Bool(true));
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub(crate) struct Problem {
     pub(crate) location: Location,
     pub(crate) message: String,
     pub(crate) hint: Option<String>,
+    /// For an unknown key: its path. Such a key can be dropped and checking can go on,
+    /// so that its problem is reported together with the semantic ones.
+    pub(crate) unknown_key: Option<Vec<PathPart>>,
 }
 
 /// Keywords this checker understands; any other keyword in the schema is a bug that a
@@ -126,7 +129,7 @@ impl<'a> Checker<'a> {
     }
 
     fn push(&mut self, location: Location, message: String, hint: Option<String>) {
-        self.problems.push(Problem { location, message, hint });
+        self.problems.push(Problem { location, message, hint, unknown_key: None });
     }
 
     fn node(&mut self, schema: &'a Json, node: &Node, path: &mut Vec<PathPart>) {
@@ -273,7 +276,14 @@ impl<'a> Checker<'a> {
                         Some(w) => format!("did you mean `{w}`?"),
                         None => format!("allowed keys here: {}", known.join(", ")),
                     };
-                    self.push(*key_location, format!("unknown key `{key}` in {}", context(path)), Some(hint));
+                    let mut key_path = path.clone();
+                    key_path.push(PathPart::Key(key.clone()));
+                    self.problems.push(Problem {
+                        location: *key_location,
+                        message: format!("unknown key `{key}` in {}", context(path)),
+                        hint: Some(hint),
+                        unknown_key: Some(key_path),
+                    });
                     continue;
                 }
                 (None, Some(extra)) if extra.is_object() => self.node(extra, value, path),

@@ -1,1 +1,53 @@
-//! placeholder
+//! One run of a pipeline: select steps, schedule them over a bounded worker pool
+//! (critical path first), and for each step hash its inputs, compute its [`CacheKey`],
+//! restore its outputs from the cache or execute it, and store a successful result.
+//!
+//! - [`run`]: the run itself; events go to a [`Reporter`], the result is a [`RunSummary`].
+//! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
+//! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
+//!
+//! The CLI owns signals and the environment: it passes the host environment and an
+//! interrupt flag in, so this crate never reads either itself.
+
+mod cache_key;
+mod coordinator;
+mod key_record;
+mod last_keys;
+mod miss_reason;
+mod plan;
+mod run_error;
+mod run_event;
+mod run_summary;
+mod step_runner;
+mod workspace;
+
+pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform};
+pub use coordinator::run;
+pub use key_record::{KeyRecord, KeyRecords};
+pub(crate) use last_keys::LastKeys;
+pub use miss_reason::{MissReason, differences};
+pub use plan::{PlanEntry, Prediction, plan};
+pub use run_error::RunError;
+pub use run_event::{CacheStatus, Failure, Reporter, RunEvent, StepReport, StepStatus};
+pub use run_summary::{RunOptions, RunSummary};
+pub use workspace::Workspace;
+
+/// The steps to run: `targets` and everything they need, or every step.
+pub(crate) fn select(pipeline: &attest_pipeline::Pipeline, targets: &[String]) -> Result<Vec<bool>, RunError> {
+    if targets.is_empty() {
+        return Ok(vec![true; pipeline.steps.len()]);
+    }
+    let mut roots = Vec::new();
+    for target in targets {
+        match pipeline.step_index(target) {
+            Some(index) => roots.push(index),
+            None => {
+                return Err(RunError::UnknownStep {
+                    name: target.clone(),
+                    suggestion: pipeline.suggest_step(target).map(str::to_owned),
+                });
+            }
+        }
+    }
+    Ok(pipeline.graph().closure(&roots))
+}

@@ -102,11 +102,17 @@ impl Pipeline {
                 Some("run `attest init` for a starter, or add `version: \"0.1\"` and `steps:`".to_owned()),
             )]));
         }
+        let mut node = node;
         let problems = schema_check::check(&json_schema(), &node);
-        if !problems.is_empty() {
-            return Err(PipelineErrors::new(
-                problems.into_iter().map(|p| error(Some(p.location), p.message, p.hint)).collect(),
-            ));
+        let only_unknown_keys = problems.iter().all(|p| p.unknown_key.is_some());
+        for problem in &problems {
+            if let Some(path) = &problem.unknown_key {
+                node.remove(path);
+            }
+        }
+        let structural: Vec<PipelineError> = problems.into_iter().map(|p| error(Some(p.location), p.message, p.hint)).collect();
+        if !only_unknown_keys {
+            return Err(PipelineErrors::new(structural));
         }
         let raw: RawPipeline = serde_json::from_value(node.to_json()).map_err(|e| {
             PipelineErrors::new(vec![error(
@@ -115,7 +121,7 @@ impl Pipeline {
                 None,
             )])
         })?;
-        let mut checker = Semantics { file, node: &node, errors: Vec::new() };
+        let mut checker = Semantics { file, node: &node, errors: structural };
         let pipeline = checker.build(raw, Digest::of_bytes(source.as_bytes()));
         match pipeline {
             Some(pipeline) if checker.errors.is_empty() => Ok(pipeline),

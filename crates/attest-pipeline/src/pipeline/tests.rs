@@ -62,9 +62,10 @@ fn a_good_pipeline() {
     assert_eq!(pipeline.graph().topological_order(), [0, 1, 2]);
 }
 
-rejects!(unknown_keys_everywhere_with_suggestions, "version: \"0.1\"\nstepz: {}\nsteps:\n  a:\n    run: x\n    ouputs: [o]\n", [
+rejects!(unknown_keys_everywhere_with_suggestions, "version: \"0.1\"\nstepz: {}\nsteps:\n  a:\n    run: x\n    ouputs: [o]\n    needs: [b]\n", [
     "2:1: unknown key `stepz` in the top level",
     "6:5: unknown key `ouputs` in step `a`",
+    "7:13: step `a` needs `b`, which is not a step",
 ]);
 
 rejects!(missing_required_keys, "version: \"0.1\"\nstep:\n  a: { needs: [] }\n", [

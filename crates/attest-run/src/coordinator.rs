@@ -1,0 +1,240 @@
+//! One coordinator owns the run state; a bounded pool of workers runs steps and reports
+//! back over a channel. Nothing about the graph is shared between threads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
+use attest_exec::{Executor, ProcessGroups, Signal};
+use attest_hash::{Digest, StatCache, WorkspaceFilter};
+use attest_pipeline::{Pipeline, ReadyQueue};
+
+use crate::step_runner::{StepRunner, chain};
+use crate::{KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace};
+
+/// How long a step gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+/// How often the coordinator looks at the interrupt flag and deadlines.
+const TICK: Duration = Duration::from_millis(25);
+
+enum Message {
+    Finished(usize, StepReport),
+}
+
+struct Job {
+    step: usize,
+    upstream: BTreeMap<String, Digest>,
+}
+
+/// Runs the selected steps of `pipeline` in `workspace`.
+///
+/// `interrupted` is the Ctrl-C/SIGTERM flag (set by the caller's signal handler): when it
+/// turns true, running steps' process groups get SIGTERM (then SIGKILL), nothing new
+/// starts, and the summary says `interrupted`.
+pub fn run(
+    workspace: &Workspace,
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    executor: &dyn Executor,
+    reporter: &dyn Reporter,
+    interrupted: &AtomicBool,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let selected = crate::select(pipeline, &options.targets)?;
+    let _lock = lock(workspace, reporter)?;
+    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: chain(&e) })?;
+    let stat_load = StatCache::load(&workspace.stat_cache_path());
+    if let Some(warning) = &stat_load.warning {
+        reporter.report(RunEvent::Warning(warning));
+    }
+    let stat_cache = stat_load.cache;
+    let use_cache = pipeline.cache.enabled && !options.no_cache;
+    let store = if use_cache {
+        Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: chain(&e) })?)
+    } else {
+        None
+    };
+    let records = KeyRecords::new(&workspace.state_dir());
+    let last_keys = LastKeys::load(&workspace.state_dir());
+    let runner = StepRunner {
+        root: &workspace.root,
+        pipeline,
+        filter,
+        stat_cache: &stat_cache,
+        store: store.as_ref(),
+        records: &records,
+        last_keys: last_keys.map(),
+        new_keys: Mutex::new(BTreeMap::new()),
+        host_env: &options.host_env,
+        use_cache,
+        reporter,
+        executor,
+        groups: ProcessGroups::new(),
+        cancelled: interrupted,
+        timed_out: Mutex::new(Default::default()),
+        workspace_inputs: OnceLock::new(),
+    };
+    let jobs = options.jobs.max(1);
+    let count = selected.iter().filter(|s| **s).count();
+    reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)) });
+    let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted);
+
+    // Persist what the run learned, even when it failed or was interrupted.
+    if stat_cache.is_dirty() {
+        if let Err(err) = stat_cache.save(&workspace.stat_cache_path()) {
+            reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
+        }
+    }
+    let new_keys = runner.new_keys.into_inner().expect("key map lock is never poisoned");
+    if let Err(err) = last_keys.save(&workspace.state_dir(), new_keys) {
+        reporter.report(RunEvent::Warning(&format!("failed to save step keys: {err}")));
+    }
+    if let Some(store) = &store {
+        let policy = GcPolicy {
+            max_size: pipeline.cache.max_size,
+            max_age: pipeline.cache.retention_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        };
+        if policy.max_size.is_some() || policy.max_age.is_some() {
+            if let Err(err) = store.gc(policy, std::time::SystemTime::now()) {
+                reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", chain(&err))));
+            }
+        }
+    }
+    Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed()))
+}
+
+fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<CacheLock, RunError> {
+    let path = workspace.lock_path();
+    let to_error = |e: attest_cache::CacheError| RunError::Cache { message: chain(&e) };
+    if let Some(lock) = CacheLock::try_acquire(&path, LockMode::Exclusive).map_err(to_error)? {
+        return Ok(lock);
+    }
+    reporter.report(RunEvent::Warning(&format!(
+        "waiting for another attest process to release `{}`",
+        path.display()
+    )));
+    CacheLock::acquire(&path, LockMode::Exclusive).map_err(to_error)
+}
+
+fn schedule(runner: &StepRunner<'_>, pipeline: &Pipeline, selected: Vec<bool>, jobs: usize, fail_fast: bool, interrupted: &AtomicBool) -> Vec<StepReport> {
+    let graph = pipeline.graph();
+    let priority = graph.remaining_path(&vec![1; graph.len()]);
+    let mut queue = ReadyQueue::new(graph, selected, priority);
+    let mut reports = Vec::new();
+    let mut outputs: Vec<Option<Digest>> = vec![None; graph.len()];
+    let mut running: HashMap<usize, Option<Instant>> = HashMap::new();
+    let mut terminated_at: HashMap<usize, Instant> = HashMap::new();
+    let mut cancel_started: Option<Instant> = None;
+    let mut killed = false;
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Message>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let done_tx = done_tx.clone();
+            let job_rx = &job_rx;
+            scope.spawn(move || {
+                loop {
+                    let job = job_rx.lock().expect("job queue lock is never poisoned").recv();
+                    let Ok(job) = job else { break };
+                    let report = runner.run(job.step, job.upstream);
+                    if done_tx.send(Message::Finished(job.step, report)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let finish = |reports: &mut Vec<StepReport>, report: StepReport| {
+            runner.reporter.report(RunEvent::StepFinished(&report));
+            reports.push(report);
+        };
+        while queue.pending() > 0 {
+            if cancel_started.is_none() && interrupted.load(Ordering::SeqCst) {
+                cancel_started = Some(Instant::now());
+                runner.groups.signal_all(Signal::Terminate);
+                let running_steps: Vec<usize> = running.keys().copied().collect();
+                for step in queue.drain_unstarted(&running_steps) {
+                    finish(&mut reports, StepReport::unfinished(&pipeline.steps[step].name, StepStatus::Cancelled));
+                }
+            }
+            if let Some(since) = cancel_started {
+                if !killed && since.elapsed() > KILL_GRACE {
+                    runner.groups.signal_all(Signal::Kill);
+                    killed = true;
+                }
+            }
+            while cancel_started.is_none() && running.len() < jobs {
+                let Some(step) = queue.dequeue() else { break };
+                let upstream = graph
+                    .dependencies(step)
+                    .iter()
+                    .filter_map(|&d| outputs[d].map(|digest| (pipeline.steps[d].name.clone(), digest)))
+                    .collect();
+                let deadline = pipeline.steps[step].timeout.map(|t| Instant::now() + t);
+                running.insert(step, deadline);
+                if job_tx.send(Job { step, upstream }).is_err() {
+                    break;
+                }
+            }
+            if running.is_empty() {
+                // Nothing running and nothing could start: only possible when cancelled.
+                if queue.pending() > 0 && cancel_started.is_none() {
+                    let left: Vec<usize> = queue.drain_unstarted(&[]);
+                    for step in left {
+                        finish(&mut reports, StepReport::unfinished(&pipeline.steps[step].name, StepStatus::Cancelled));
+                    }
+                }
+                if queue.pending() == 0 {
+                    break;
+                }
+            }
+            match done_rx.recv_timeout(TICK) {
+                Ok(Message::Finished(step, report)) => {
+                    running.remove(&step);
+                    terminated_at.remove(&step);
+                    let ok = report.succeeded();
+                    outputs[step] = report.outputs.as_ref().map(attest_hash::Manifest::digest);
+                    let name = report.step.clone();
+                    let was_cancelled = report.status == StepStatus::Cancelled;
+                    finish(&mut reports, report);
+                    for skipped in queue.finish(step, ok) {
+                        let because = if was_cancelled { format!("needs `{name}`, which was interrupted") } else { format!("needs `{name}`, which failed") };
+                        finish(&mut reports, StepReport::unfinished(&pipeline.steps[skipped].name, StepStatus::Skipped { because }));
+                    }
+                    if !ok && fail_fast && !was_cancelled {
+                        let running_steps: Vec<usize> = running.keys().copied().collect();
+                        for other in queue.drain_unstarted(&running_steps) {
+                            finish(
+                                &mut reports,
+                                StepReport::unfinished(&pipeline.steps[other].name, StepStatus::Skipped { because: format!("--fail-fast after `{name}` failed") }),
+                            );
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    for (&step, deadline) in &running {
+                        if deadline.is_some_and(|d| now >= d) {
+                            match terminated_at.get(&step) {
+                                None => {
+                                    runner.timed_out.lock().expect("timeout set lock is never poisoned").insert(step);
+                                    runner.groups.signal(step, Signal::Terminate);
+                                    terminated_at.insert(step, now);
+                                }
+                                Some(at) if now.duration_since(*at) > KILL_GRACE => runner.groups.signal(step, Signal::Kill),
+                                Some(_) => {}
+                            }
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        drop(job_tx);
+    });
+    reports
+}

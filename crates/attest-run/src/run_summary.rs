@@ -1,0 +1,61 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::{CacheStatus, StepReport, StepStatus};
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Parallel workers.
+    pub jobs: usize,
+    /// Steps to run (with what they need); empty for all.
+    pub targets: Vec<String>,
+    /// Stop starting new steps after the first failure.
+    pub fail_fast: bool,
+    /// Neither read nor write the cache.
+    pub no_cache: bool,
+    /// The host environment (for `PATH` and `env_passthrough`).
+    pub host_env: BTreeMap<String, String>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Every selected step, in the order they finished.
+    pub steps: Vec<StepReport>,
+    /// Steps executed successfully.
+    pub ran: usize,
+    /// Steps restored from the cache.
+    pub cached: usize,
+    /// Steps that failed.
+    pub failed: usize,
+    /// Steps skipped or cancelled.
+    pub skipped: usize,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+    /// Wall time of the whole run, in seconds.
+    #[serde(serialize_with = "seconds")]
+    pub wall: Duration,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl RunSummary {
+    pub(crate) fn new(steps: Vec<StepReport>, interrupted: bool, wall: Duration) -> Self {
+        let count = |f: &dyn Fn(&StepReport) -> bool| steps.iter().filter(|s| f(s)).count();
+        let ran = count(&|s| s.succeeded() && !matches!(s.cache, Some(CacheStatus::Hit)));
+        let cached = count(&|s| s.succeeded() && matches!(s.cache, Some(CacheStatus::Hit)));
+        let failed = count(&|s| matches!(s.status, StepStatus::Failed { .. }));
+        let skipped = count(&|s| matches!(s.status, StepStatus::Skipped { .. } | StepStatus::Cancelled));
+        Self { steps, ran, cached, failed, skipped, interrupted, wall }
+    }
+
+    /// Whether every step succeeded and the run was not interrupted.
+    pub fn success(&self) -> bool {
+        !self.interrupted && self.failed == 0 && self.skipped == 0
+    }
+}

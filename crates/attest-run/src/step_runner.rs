@@ -1,0 +1,308 @@
+//! What a worker does with one step: hash its inputs, compute its key, restore it from
+//! the cache or execute it, and store a successful result.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use attest_cache::{ActionEntry, CacheStore};
+use attest_exec::{ExecRequest, Executor, Exit, ProcessGroups};
+use attest_hash::{Digest, EntryKind, FileSet, Manifest, RelPath, StatCache, WorkspaceFilter};
+use attest_pipeline::{Pipeline, Step};
+
+use crate::cache_key::{command_env, platform};
+use crate::miss_reason::differences;
+use crate::{CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport, StepStatus};
+
+/// Output kept per step (the tail).
+const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// Everything workers share during one run.
+pub(crate) struct StepRunner<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) pipeline: &'a Pipeline,
+    pub(crate) filter: WorkspaceFilter,
+    pub(crate) stat_cache: &'a StatCache,
+    pub(crate) store: Option<&'a CacheStore>,
+    pub(crate) records: &'a KeyRecords,
+    pub(crate) last_keys: &'a HashMap<String, Digest>,
+    pub(crate) new_keys: Mutex<BTreeMap<String, Digest>>,
+    pub(crate) host_env: &'a BTreeMap<String, String>,
+    pub(crate) use_cache: bool,
+    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) executor: &'a dyn Executor,
+    pub(crate) groups: ProcessGroups,
+    pub(crate) cancelled: &'a AtomicBool,
+    pub(crate) timed_out: Mutex<HashSet<usize>>,
+    pub(crate) workspace_inputs: OnceLock<Result<FileSet, String>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An error with its chain of causes, on one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl StepRunner<'_> {
+    fn all_outputs(&self) -> Vec<RelPath> {
+        self.pipeline.steps.iter().flat_map(|s| s.outputs.iter().cloned()).collect()
+    }
+
+    /// Resolves and hashes a step's inputs.
+    pub(crate) fn input_manifest(&self, step: &Step) -> Result<Manifest, String> {
+        let set = match &step.inputs {
+            Some(patterns) => FileSet::resolve(&self.filter, patterns).map_err(|e| chain(&e))?,
+            None => self
+                .workspace_inputs
+                .get_or_init(|| FileSet::resolve_workspace(&self.filter, &self.all_outputs()).map_err(|e| chain(&e)))
+                .clone()?,
+        };
+        set.manifest(self.root, self.stat_cache).map_err(|e| chain(&e))
+    }
+
+    /// The key record of `step` given its upstream output digests (by step name).
+    pub(crate) fn key_record(&self, step: &Step, upstream: BTreeMap<String, Digest>) -> Result<KeyRecord, String> {
+        let inputs = self.input_manifest(step)?;
+        let mut upstream_digests: Vec<Digest> = upstream.values().copied().collect();
+        upstream_digests.sort();
+        let parts = CacheKey {
+            key_version: KEY_VERSION,
+            command: step.run.clone(),
+            shell: step.shell.clone(),
+            working_dir: step.working_dir.as_ref().map_or_else(|| ".".to_owned(), ToString::to_string),
+            env: command_env(step, self.host_env),
+            inputs: inputs.digest(),
+            outputs: step.outputs.iter().map(ToString::to_string).collect(),
+            upstream: upstream_digests,
+            isolation: step.isolation.as_str().to_owned(),
+            platform: platform(),
+        };
+        Ok(KeyRecord { key: parts.digest(), parts, inputs, upstream })
+    }
+
+    /// Why `record` is a miss, compared with the step's last recorded key.
+    pub(crate) fn miss_reason(&self, step: &Step, record: &KeyRecord) -> MissReason {
+        match self.records.load(&step.name) {
+            Some(previous) => differences(&previous, record).into_iter().next().unwrap_or(MissReason::NoEntry),
+            None => MissReason::NoEntry,
+        }
+    }
+
+    fn remember(&self, step: &Step, record: &KeyRecord) {
+        if self.last_keys.get(&step.name) == Some(&record.key) {
+            return;
+        }
+        if let Err(err) = self.records.save(&step.name, record) {
+            self.warn(&format!("failed to record the key of step `{}`: {err}", step.name));
+        }
+        self.new_keys.lock().expect("key map lock is never poisoned").insert(step.name.clone(), record.key);
+    }
+
+    fn warn(&self, message: &str) {
+        self.reporter.report(RunEvent::Warning(message));
+    }
+
+    /// Runs one step to its report.
+    pub(crate) fn run(&self, index: usize, upstream: BTreeMap<String, Digest>) -> StepReport {
+        let step = &self.pipeline.steps[index];
+        let started = Instant::now();
+        self.reporter.report(RunEvent::StepStarted { step: &step.name });
+        let mut report = StepReport::unfinished(&step.name, StepStatus::Succeeded);
+        let record = match self.key_record(step, upstream) {
+            Ok(record) => record,
+            Err(message) => {
+                report.status = StepStatus::Failed { failure: Failure::Error { message: format!("failed to hash the inputs: {message}") } };
+                report.duration = started.elapsed();
+                return report;
+            }
+        };
+        report.key = Some(record.key);
+        let cacheable = self.use_cache && step.cache;
+        let mut reason = MissReason::CacheDisabled;
+        if let (true, Some(store)) = (cacheable, self.store) {
+            match store.get_action(&record.key) {
+                Ok(Some(entry)) => match self.restore(store, &entry) {
+                    Ok(restored) => {
+                        store.touch_action(&record.key);
+                        self.remember(step, &record);
+                        report.cache = Some(CacheStatus::Hit);
+                        report.restored = restored;
+                        report.outputs = Some(entry.outputs);
+                        report.duration = started.elapsed();
+                        return report;
+                    }
+                    Err(message) => {
+                        self.warn(&format!("cache entry of step `{}` is unusable, running it again: {message}", step.name));
+                        reason = MissReason::EntryDamaged;
+                    }
+                },
+                Ok(None) => reason = self.miss_reason(step, &record),
+                Err(err) => {
+                    self.warn(&format!("{}; running step `{}` again", chain(&err), step.name));
+                    reason = MissReason::EntryDamaged;
+                }
+            }
+        }
+        report.cache = Some(CacheStatus::Miss { reason });
+        if self.cancelled.load(Ordering::SeqCst) {
+            report.status = StepStatus::Cancelled;
+            report.duration = started.elapsed();
+            return report;
+        }
+        self.execute(index, step, &record, cacheable, started, report)
+    }
+
+    fn execute(&self, index: usize, step: &Step, record: &KeyRecord, cacheable: bool, started: Instant, mut report: StepReport) -> StepReport {
+        let cwd = step.working_dir.as_ref().map_or_else(|| self.root.to_owned(), |d| d.under(self.root));
+        let mut argv = step.shell.clone();
+        argv.push(step.run.clone());
+        let request = ExecRequest { argv, cwd, env: record.parts.env.clone(), output_limit: OUTPUT_LIMIT };
+        let mut on_output = |chunk: &[u8]| self.reporter.report(RunEvent::StepOutput { step: &step.name, chunk });
+        let result = self.executor.execute(&request, index, &self.groups, &mut on_output);
+        report.duration = started.elapsed();
+        let result = match result {
+            Ok(result) => result,
+            Err(err) => {
+                report.status = StepStatus::Failed { failure: Failure::Error { message: chain(&err) } };
+                return report;
+            }
+        };
+        report.log = result.output;
+        let timed_out = self.timed_out.lock().expect("timeout set lock is never poisoned").contains(&index);
+        if self.cancelled.load(Ordering::SeqCst) && !result.exit.success() {
+            self.remove_outputs(step);
+            report.status = StepStatus::Cancelled;
+            return report;
+        }
+        let failure = match result.exit {
+            Exit::Code(0) => None,
+            _ if timed_out => Some(Failure::TimedOut { after_ms: step.timeout.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)) }),
+            Exit::Code(code) => Some(Failure::ExitCode { code }),
+            Exit::Signal(signal) => Some(Failure::Signal { signal }),
+        };
+        if let Some(failure) = failure {
+            report.status = StepStatus::Failed { failure };
+            return report;
+        }
+        let outputs = match self.output_manifest(step) {
+            Ok(outputs) => outputs,
+            Err(failure) => {
+                report.status = StepStatus::Failed { failure };
+                return report;
+            }
+        };
+        if cacheable {
+            if let Some(store) = self.store {
+                if let Err(message) = self.store_result(store, step, record, &outputs, &report) {
+                    self.warn(&format!("failed to cache the result of step `{}`: {message}", step.name));
+                }
+            }
+        }
+        self.remember(step, record);
+        report.outputs = Some(outputs);
+        report.duration = started.elapsed();
+        report
+    }
+
+    fn output_manifest(&self, step: &Step) -> Result<Manifest, Failure> {
+        let patterns: Vec<String> = step.outputs.iter().map(ToString::to_string).collect();
+        let set = FileSet::resolve(&self.filter, &patterns).map_err(|e| Failure::Error { message: chain(&e) })?;
+        let manifest = set.manifest(self.root, self.stat_cache).map_err(|e| Failure::Error { message: chain(&e) })?;
+        if let Some(missing) = manifest.entries().iter().find(|e| e.kind == EntryKind::Missing) {
+            return Err(Failure::OutputMissing { path: missing.path.to_string() });
+        }
+        Ok(manifest)
+    }
+
+    fn store_result(&self, store: &CacheStore, step: &Step, record: &KeyRecord, outputs: &Manifest, report: &StepReport) -> Result<(), String> {
+        let compress = self.pipeline.cache.compression;
+        for entry in outputs.entries() {
+            let digest = entry.digest.expect("present outputs have digests");
+            match entry.kind {
+                EntryKind::File => {
+                    store.store_file(&entry.path.under(self.root), &digest, compress).map_err(|e| chain(&e))?;
+                }
+                EntryKind::Symlink => {
+                    let target = std::fs::read_link(entry.path.under(self.root)).map_err(|e| e.to_string())?;
+                    store.store_bytes(target.as_os_str().as_encoded_bytes(), compress).map_err(|e| chain(&e))?;
+                }
+                EntryKind::Missing => {}
+            }
+        }
+        let log = store.store_bytes(&report.log, compress).map_err(|e| chain(&e))?;
+        let millis = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
+        let entry = ActionEntry::new(record.key, &step.name, outputs.clone(), millis, Some(log), now_secs());
+        store.put_action(&entry).map_err(|e| chain(&e))
+    }
+
+    /// Whether the workspace already holds `output` exactly as cached.
+    pub(crate) fn is_up_to_date(&self, output: &attest_hash::ManifestEntry) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(digest) = output.digest else { return true };
+        let dest = output.path.under(self.root);
+        match (std::fs::symlink_metadata(&dest).ok(), output.kind) {
+            (Some(meta), EntryKind::File) if meta.is_file() => {
+                let executable = meta.permissions().mode() & 0o111 != 0;
+                executable == output.executable && self.stat_cache.file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
+            }
+            (Some(meta), EntryKind::Symlink) if meta.file_type().is_symlink() => {
+                std::fs::read_link(&dest).is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest)
+            }
+            _ => false,
+        }
+    }
+
+    /// Brings the workspace's outputs to the cached state: files already identical are
+    /// left alone (and keep their mtime); others are restored, verified, atomically.
+    fn restore(&self, store: &CacheStore, entry: &ActionEntry) -> Result<usize, String> {
+        let mut restored = 0;
+        for output in entry.outputs.entries() {
+            let Some(digest) = output.digest else { continue };
+            if self.is_up_to_date(output) {
+                continue;
+            }
+            let written_at = SystemTime::now();
+            match output.kind {
+                EntryKind::File => store.restore_file(self.root, &output.path, &digest, output.executable),
+                EntryKind::Symlink => store.restore_symlink(self.root, &output.path, &digest),
+                EntryKind::Missing => Ok(()),
+            }
+            .map_err(|e| chain(&e))?;
+            if output.kind == EntryKind::File {
+                if let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root)) {
+                    self.stat_cache.record(&output.path, &meta, &digest, written_at);
+                }
+            }
+            restored += 1;
+        }
+        Ok(restored)
+    }
+
+    /// Removes a step's declared outputs (after an interrupted execution).
+    pub(crate) fn remove_outputs(&self, step: &Step) {
+        for output in &step.outputs {
+            let path = output.under(self.root);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use std::path::{Path, PathBuf};
+
+/// A workspace: the directory holding the pipeline file, and attest's state below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// The workspace root (the pipeline file's directory).
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// The workspace at `root`.
+    pub fn new(root: &Path) -> Self {
+        Self { root: root.to_owned() }
+    }
+
+    /// `.attest/`.
+    pub fn attest_dir(&self) -> PathBuf {
+        self.root.join(".attest")
+    }
+
+    /// `.attest/cache/`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.attest_dir().join("cache")
+    }
+
+    /// `.attest/state/v1/`: stat cache and key records.
+    pub fn state_dir(&self) -> PathBuf {
+        self.attest_dir().join("state").join("v1")
+    }
+
+    /// The stat cache file.
+    pub fn stat_cache_path(&self) -> PathBuf {
+        self.state_dir().join("stat-cache.bin")
+    }
+
+    /// `.attest/lock`, held by runs and cache maintenance.
+    pub fn lock_path(&self) -> PathBuf {
+        self.attest_dir().join("lock")
+    }
+}

@@ -1,0 +1,179 @@
+//! Command-line arguments. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// attest: run a pipeline as a parallel DAG with a content-addressed cache, and make
+/// every run a verifiable artifact.
+///
+/// Start with `attest init`, then `attest run`. A second `attest run` restores every
+/// unchanged step from the cache; `attest explain STEP` says why a step would run.
+#[derive(Debug, Parser)]
+#[command(name = "attest", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Run as if attest was started in DIR.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub(crate) directory: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Format {
+    /// Text for people, on stderr (data on stdout).
+    #[default]
+    Human,
+    /// JSON on stdout (JSON Lines for `run`).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create attest.yaml (a working starter), .attest/, .attestignore and .gitignore entries.
+    Init(InitArgs),
+    /// Run the pipeline (or STEP... and what they need).
+    ///
+    /// Steps run in parallel as their `needs` allow. A step whose cache key (inputs,
+    /// command, environment, upstream outputs) is unchanged is not run: its outputs are
+    /// restored from the cache. Exit status: 0 all steps succeeded, 1 a step failed,
+    /// 2 attest could not do its job, 130 interrupted.
+    Run(RunArgs),
+    /// Explain a step's cache key: its parts and what changed since its last run.
+    Explain(ExplainArgs),
+    /// Work with the pipeline file.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Inspect and maintain the local cache (.attest/cache).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Overwrite an existing attest.yaml.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// Which pipeline file to use.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct FileArgs {
+    /// The pipeline file [default: attest.yaml, looked up in the current directory and its
+    /// parents].
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Steps to run, with everything they need [default: all steps].
+    #[arg(value_name = "STEP")]
+    pub(crate) steps: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) file: FileArgs,
+
+    /// Steps to run at once [default: number of cores].
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) jobs: Option<u16>,
+
+    /// Start no new step after the first failure (running steps finish).
+    #[arg(long)]
+    pub(crate) fail_fast: bool,
+
+    /// Neither read nor write the cache: run every step.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+
+    /// Print the plan (predicted cache hit or miss per step) and run nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Show the output of every step, not only of failed ones.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+
+    /// Stream step output live, each line prefixed with its step.
+    #[arg(long)]
+    pub(crate) stream: bool,
+
+    /// Print only failures (no progress, no per-step lines, no summary).
+    #[arg(short, long, conflicts_with_all = ["verbose", "stream"])]
+    pub(crate) quiet: bool,
+
+    /// `json` prints JSON Lines events (step started/finished, run finished) on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The step.
+    pub(crate) step: String,
+
+    #[command(flatten)]
+    pub(crate) file: FileArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PipelineCommand {
+    /// Check the pipeline file and report every problem with file:line:column.
+    Validate {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the JSON Schema of attest.yaml (for editors and CI linters).
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Count entries, blobs and bytes.
+    Stats {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Evict entries beyond the size cap or retention period, then unreferenced blobs.
+    Gc {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Size cap, e.g. 10GB [default: the pipeline's cache.max_size].
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Evict entries unused for this many days [default: cache.retention_days].
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Delete the whole cache.
+    Clean {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Re-hash every blob and check every entry; exit 1 on any problem.
+    Verify {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}

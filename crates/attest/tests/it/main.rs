@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `attest` binary in fresh temp directories.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs, unreachable_pub)]
+
+mod cache;
+mod context;
+mod hash_contract;
+mod init;
+mod pipeline;
+mod run;
+mod signals;
