@@ -28,7 +28,14 @@ pub struct ActionEntry {
 
 impl ActionEntry {
     /// A new entry with the current format version.
-    pub fn new(key: Digest, step: &str, outputs: Manifest, duration_ms: u64, log: Option<Digest>, created_at: u64) -> Self {
+    pub fn new(
+        key: Digest,
+        step: &str,
+        outputs: Manifest,
+        duration_ms: u64,
+        log: Option<Digest>,
+        created_at: u64,
+    ) -> Self {
         Self { version: ENTRY_VERSION, key, step: step.to_owned(), outputs, exit_code: 0, duration_ms, log, created_at }
     }
 

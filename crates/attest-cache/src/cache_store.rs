@@ -73,7 +73,11 @@ impl CacheStore {
         if let Some(parent) = dest.parent() {
             fs_err::create_dir_all(parent).map_err(CacheError::io("create", parent))?;
         }
-        temp.persist(dest).map_err(|e| CacheError::Io { action: "rename into", path: dest.to_owned(), source: e.error })?;
+        temp.persist(dest).map_err(|e| CacheError::Io {
+            action: "rename into",
+            path: dest.to_owned(),
+            source: e.error,
+        })?;
         Ok(())
     }
 
@@ -96,7 +100,13 @@ impl CacheStore {
         Ok(digest)
     }
 
-    fn store_reader(&self, source: &mut dyn Read, origin: &Path, digest: &Digest, compress: bool) -> Result<u64, CacheError> {
+    fn store_reader(
+        &self,
+        source: &mut dyn Read,
+        origin: &Path,
+        digest: &Digest,
+        compress: bool,
+    ) -> Result<u64, CacheError> {
         let temp = self.temp()?;
         let temp_path = temp.path().to_owned();
         let write_err = CacheError::io("write blob", &temp_path);
@@ -105,7 +115,9 @@ impl CacheStore {
         let written = {
             let file = temp.as_file();
             let mut sink: Box<dyn Write + '_> = if compress {
-                Box::new(zstd::Encoder::new(file, ZSTD_LEVEL).map_err(CacheError::io("compress", &temp_path))?.auto_finish())
+                Box::new(
+                    zstd::Encoder::new(file, ZSTD_LEVEL).map_err(CacheError::io("compress", &temp_path))?.auto_finish(),
+                )
             } else {
                 Box::new(file)
             };
@@ -172,7 +184,13 @@ impl CacheStore {
     /// Restores blob `digest` to `workspace/path` (a regular file, with the executable
     /// bit as given): verified, written to a temp file, renamed into place. Refuses
     /// paths whose parent directory resolves outside the workspace.
-    pub fn restore_file(&self, workspace: &Path, path: &RelPath, digest: &Digest, executable: bool) -> Result<(), CacheError> {
+    pub fn restore_file(
+        &self,
+        workspace: &Path,
+        path: &RelPath,
+        digest: &Digest,
+        executable: bool,
+    ) -> Result<(), CacheError> {
         let dest = self.prepare_destination(workspace, path)?;
         let mut temp = self.temp()?;
         self.copy_blob(digest, temp.as_file_mut())?;
@@ -244,7 +262,8 @@ impl CacheStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(CacheError::io("read action entry", &path)(err)),
         };
-        let entry: ActionEntry = serde_json::from_slice(&bytes).map_err(|source| CacheError::CorruptEntry { path: path.clone(), source })?;
+        let entry: ActionEntry =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::CorruptEntry { path: path.clone(), source })?;
         if entry.version != ENTRY_VERSION || entry.key != *key {
             return Ok(None);
         }
@@ -259,14 +278,19 @@ impl CacheStore {
         Self::persist(temp, &self.action_path(&entry.key))
     }
 
-    /// Marks an entry as used now (its modification time drives LRU eviction).
+    /// Marks an entry as used now (its modification time drives LRU eviction). Entries
+    /// used within the last hour are left alone: LRU does not need finer time, and a null
+    /// run then writes nothing.
     pub fn touch_action(&self, key: &Digest) {
         let path = self.action_path(key);
-        if let Ok(file) = std::fs::File::options().write(true).open(&path) {
-            let _ = file.set_modified(std::time::SystemTime::now());
+        let now = std::time::SystemTime::now();
+        let recent = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age < std::time::Duration::from_secs(3600)));
+        if !recent && let Ok(file) = std::fs::File::options().write(true).open(&path) {
+            let _ = file.set_modified(now);
         }
     }
-
 }
 
 fn remove_if_dir(dest: &Path) -> Result<(), CacheError> {

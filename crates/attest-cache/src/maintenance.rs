@@ -77,10 +77,10 @@ fn files_below(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
     for shard in shards.flatten() {
         let Ok(items) = std::fs::read_dir(shard.path()) else { continue };
         for item in items.flatten() {
-            if let Ok(meta) = item.metadata() {
-                if meta.is_file() {
-                    out.push((item.path(), meta));
-                }
+            if let Ok(meta) = item.metadata()
+                && meta.is_file()
+            {
+                out.push((item.path(), meta));
             }
         }
     }
@@ -107,9 +107,7 @@ impl CacheStore {
     }
 
     fn temp_files(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.tmp_dir())
-            .map(|items| items.flatten().map(|i| i.path()).collect())
-            .unwrap_or_default()
+        std::fs::read_dir(self.tmp_dir()).map(|items| items.flatten().map(|i| i.path()).collect()).unwrap_or_default()
     }
 
     /// Counts and sizes.
@@ -216,7 +214,11 @@ impl CacheStore {
                 Ok(entry) => {
                     for blob in entry.blobs() {
                         if !present.contains(&blob) {
-                            report.problems.push(format!("cache entry `{}` (step `{}`) refers to missing blob `{blob}`", e.path.display(), entry.step));
+                            report.problems.push(format!(
+                                "cache entry `{}` (step `{}`) refers to missing blob `{blob}`",
+                                e.path.display(),
+                                entry.step
+                            ));
                         }
                     }
                 }

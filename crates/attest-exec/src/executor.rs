@@ -114,7 +114,12 @@ mod tests {
     fn captures_merged_output_exit_code_and_only_the_given_env() {
         let groups = ProcessGroups::new();
         let result = ProcessExecutor
-            .execute(&request("echo $GREETING; echo oops >&2; echo \"home=${HOME:-unset}\"; exit 3"), 0, &groups, &mut |_| {})
+            .execute(
+                &request("echo $GREETING; echo oops >&2; echo \"home=${HOME:-unset}\"; exit 3"),
+                0,
+                &groups,
+                &mut |_| {},
+            )
             .unwrap();
         assert_eq!(result.exit, Exit::Code(3));
         assert_eq!(String::from_utf8_lossy(&result.output), "hi\noops\nhome=unset\n");
@@ -124,7 +129,12 @@ mod tests {
     #[test]
     fn keeps_the_tail_of_long_output() {
         let result = ProcessExecutor
-            .execute(&request("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done"), 0, &ProcessGroups::new(), &mut |_| {})
+            .execute(
+                &request("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done"),
+                0,
+                &ProcessGroups::new(),
+                &mut |_| {},
+            )
             .unwrap();
         assert!(result.truncated);
         assert_eq!(result.output.len(), 1024);

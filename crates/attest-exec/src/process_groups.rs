@@ -67,7 +67,8 @@ impl ProcessGroups {
     /// Marks everything cancelled and sends `signal` to every running group.
     pub fn signal_all(&self, signal: Signal) {
         self.inner.cancelled.store(true, Ordering::SeqCst);
-        let pids: Vec<i32> = self.inner.groups.lock().expect("process registry lock is never poisoned").values().copied().collect();
+        let pids: Vec<i32> =
+            self.inner.groups.lock().expect("process registry lock is never poisoned").values().copied().collect();
         for pid in pids {
             send(pid, signal);
         }

@@ -123,10 +123,9 @@ impl FromStr for Digest {
     type Err = DigestParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (name, hex) = text.split_once(':').ok_or(DigestParseError {
-            text: text.to_owned(),
-            reason: "expected `<algorithm>:<hex>`",
-        })?;
+        let (name, hex) = text
+            .split_once(':')
+            .ok_or(DigestParseError { text: text.to_owned(), reason: "expected `<algorithm>:<hex>`" })?;
         let algorithm = match name {
             "blake3" => Algorithm::Blake3,
             "sha256" => Algorithm::Sha256,
@@ -171,10 +170,7 @@ mod tests {
     #[test]
     fn known_blake3_vector() {
         // b3sum of the empty input.
-        assert_eq!(
-            Digest::of_bytes(b"").hex(),
-            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
-        );
+        assert_eq!(Digest::of_bytes(b"").hex(), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
     }
 
     #[test]

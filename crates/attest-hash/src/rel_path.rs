@@ -72,8 +72,7 @@ impl RelPath {
 
     /// Whether `self` is `other` or lies below it (`a/b` is within `a`).
     pub fn is_within(&self, other: &RelPath) -> bool {
-        self.0 == other.0
-            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+        self.0 == other.0 || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 }
 

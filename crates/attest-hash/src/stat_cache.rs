@@ -60,14 +60,13 @@ pub struct StatCacheLoad {
 pub struct StatCache {
     loaded: HashMap<String, Entry>,
     fresh: Mutex<HashMap<String, Entry>>,
+    /// Whether `fresh` holds anything; lets the common case (a null run) skip the lock.
+    has_fresh: AtomicBool,
     dirty: AtomicBool,
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 fn stat_entry(meta: &Metadata) -> Entry {
@@ -104,10 +103,7 @@ impl StatCache {
             }
         };
         match decode(&bytes) {
-            Some(loaded) => StatCacheLoad {
-                cache: Self { loaded, ..Self::default() },
-                warning: None,
-            },
+            Some(loaded) => StatCacheLoad { cache: Self { loaded, ..Self::default() }, warning: None },
             None => StatCacheLoad {
                 cache: Self::new(),
                 warning: Some(format!(
@@ -145,16 +141,14 @@ impl StatCache {
     /// Records a digest that attest computed itself while writing `path` (a restored or
     /// stored output), so the next run need not read it again.
     pub fn record(&self, path: &RelPath, meta: &Metadata, digest: &Digest, hashed_at: SystemTime) {
-        let hashed_at_ns = hashed_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let hashed_at_ns =
+            hashed_at.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0);
         let stat = stat_entry(meta);
         self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
     }
 
     fn lookup(&self, path: &str, stat: &Entry) -> Option<[u8; 32]> {
-        {
+        if self.has_fresh.load(Ordering::Acquire) {
             let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
             if let Some(entry) = fresh.get(path) {
                 return entry.matches(stat).then_some(entry.digest);
@@ -169,6 +163,7 @@ impl StatCache {
             self.dirty.store(true, Ordering::Relaxed);
         }
         fresh.insert(path.to_owned(), entry);
+        self.has_fresh.store(true, Ordering::Release);
     }
 
     /// Whether anything changed since [`load`](Self::load).
@@ -179,12 +174,8 @@ impl StatCache {
     /// Writes the cache atomically (temp file in the same directory, fsync, rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        let mut all: Vec<(&String, &Entry)> = self
-            .loaded
-            .iter()
-            .filter(|(k, _)| !fresh.contains_key(*k))
-            .chain(fresh.iter())
-            .collect();
+        let mut all: Vec<(&String, &Entry)> =
+            self.loaded.iter().filter(|(k, _)| !fresh.contains_key(*k)).chain(fresh.iter()).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         let bytes = encode(&all);
         let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -341,11 +332,15 @@ mod tests {
         let store = dir.path().join("stat-cache");
         cache.save(&store).unwrap();
         let bytes = std::fs::read(&store).unwrap();
-        for bad in [bytes[..bytes.len() / 2].to_vec(), {
-            let mut flipped = bytes.clone();
-            flipped[20] ^= 1;
-            flipped
-        }, Vec::new()] {
+        for bad in [
+            bytes[..bytes.len() / 2].to_vec(),
+            {
+                let mut flipped = bytes.clone();
+                flipped[20] ^= 1;
+                flipped
+            },
+            Vec::new(),
+        ] {
             std::fs::write(&store, &bad).unwrap();
             let loaded = StatCache::load(&store);
             assert!(loaded.warning.is_some());

@@ -66,10 +66,8 @@ impl PipelineErrors {
                     let number = location.line.to_string();
                     let pad = " ".repeat(number.len());
                     out.push_str(&format!("{pad}--> {}:{}:{}\n", error.file, location.line, location.column));
-                    let line = usize::try_from(location.line)
-                        .ok()
-                        .and_then(|l| l.checked_sub(1))
-                        .and_then(|l| lines.get(l));
+                    let line =
+                        usize::try_from(location.line).ok().and_then(|l| l.checked_sub(1)).and_then(|l| lines.get(l));
                     if let Some(text) = line {
                         let column = usize::try_from(location.column).unwrap_or(1).max(1);
                         let token: usize = text

@@ -116,7 +116,9 @@ impl Graph {
     /// The heaviest chain of dependent steps, first to last.
     pub fn critical_path(&self, weights: &[u64]) -> Vec<usize> {
         let remaining = self.remaining_path(weights);
-        let start = (0..self.len()).filter(|&s| self.dependencies[s].is_empty()).max_by_key(|&s| (remaining[s], std::cmp::Reverse(s)));
+        let start = (0..self.len())
+            .filter(|&s| self.dependencies[s].is_empty())
+            .max_by_key(|&s| (remaining[s], std::cmp::Reverse(s)));
         let mut path = Vec::new();
         let mut current = start;
         while let Some(step) = current {

@@ -70,12 +70,14 @@ impl Node {
                 .map(serde_json::Value::from)
                 .or_else(|_| u64::try_from(*i).map(serde_json::Value::from))
                 .unwrap_or(serde_json::Value::Null),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Sequence(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
-            Value::Mapping(entries) => serde_json::Value::Object(
-                entries.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            Value::Mapping(entries) => {
+                serde_json::Value::Object(entries.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -97,7 +99,9 @@ impl Node {
         let mut node = self;
         for part in parents {
             let next = match (part, &mut node.value) {
-                (PathPart::Key(key), Value::Mapping(entries)) => entries.iter_mut().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
+                (PathPart::Key(key), Value::Mapping(entries)) => {
+                    entries.iter_mut().find(|(k, _, _)| k == key).map(|(_, _, v)| v)
+                }
                 (PathPart::Index(i), Value::Sequence(items)) => items.get_mut(*i),
                 _ => None,
             };
@@ -278,9 +282,7 @@ mod tests {
         let node = parse_yaml("a:\n  b: [1, x]\n  c: true\n").unwrap();
         let b = node.find(&[PathPart::Key("a".into()), PathPart::Key("b".into())]).unwrap();
         assert_eq!(b.location.line, 2);
-        let x = node
-            .find(&[PathPart::Key("a".into()), PathPart::Key("b".into()), PathPart::Index(1)])
-            .unwrap();
+        let x = node.find(&[PathPart::Key("a".into()), PathPart::Key("b".into()), PathPart::Index(1)]).unwrap();
         assert_eq!(x.value, Value::String("x".into()));
         assert_eq!((x.location.line, x.location.column), (2, 10));
         let a = node.find(&[PathPart::Key("a".into())]).unwrap();

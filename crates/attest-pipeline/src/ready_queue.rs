@@ -23,13 +23,10 @@ pub struct ReadyQueue<'g> {
 impl<'g> ReadyQueue<'g> {
     /// A queue over the `selected` steps of `graph`; `priority` orders ready steps.
     pub fn new(graph: &'g Graph, selected: Vec<bool>, priority: Vec<u64>) -> Self {
-        let waiting: Vec<usize> = (0..graph.len())
-            .map(|s| graph.dependencies(s).iter().filter(|&&d| selected[d]).count())
-            .collect();
-        let ready = (0..graph.len())
-            .filter(|&s| selected[s] && waiting[s] == 0)
-            .map(|s| (priority[s], Reverse(s)))
-            .collect();
+        let waiting: Vec<usize> =
+            (0..graph.len()).map(|s| graph.dependencies(s).iter().filter(|&&d| selected[d]).count()).collect();
+        let ready =
+            (0..graph.len()).filter(|&s| selected[s] && waiting[s] == 0).map(|s| (priority[s], Reverse(s))).collect();
         let pending = selected.iter().filter(|s| **s).count();
         Self { graph, selected, priority, waiting, ready, settled: vec![false; graph.len()], pending }
     }
@@ -54,12 +51,8 @@ impl<'g> ReadyQueue<'g> {
             }
             return Vec::new();
         }
-        let skipped: Vec<usize> = self
-            .graph
-            .downstream(step)
-            .into_iter()
-            .filter(|&s| self.selected[s] && !self.settled[s])
-            .collect();
+        let skipped: Vec<usize> =
+            self.graph.downstream(step).into_iter().filter(|&s| self.selected[s] && !self.settled[s]).collect();
         for &s in &skipped {
             self.settle(s);
         }
@@ -70,9 +63,8 @@ impl<'g> ReadyQueue<'g> {
     /// and returns them.
     pub fn drain_unstarted(&mut self, running: &[usize]) -> Vec<usize> {
         self.ready.clear();
-        let drained: Vec<usize> = (0..self.graph.len())
-            .filter(|&s| self.selected[s] && !self.settled[s] && !running.contains(&s))
-            .collect();
+        let drained: Vec<usize> =
+            (0..self.graph.len()).filter(|&s| self.selected[s] && !self.settled[s] && !running.contains(&s)).collect();
         for &s in &drained {
             self.settle(s);
         }
@@ -106,7 +98,8 @@ mod tests {
                     raw.into_iter()
                         .enumerate()
                         .map(|(i, picks)| {
-                            let mut deps: Vec<usize> = if i == 0 { vec![] } else { picks.iter().map(|p| p.index(i)).collect() };
+                            let mut deps: Vec<usize> =
+                                if i == 0 { vec![] } else { picks.iter().map(|p| p.index(i)).collect() };
                             deps.sort_unstable();
                             deps.dedup();
                             deps

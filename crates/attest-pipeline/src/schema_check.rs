@@ -27,9 +27,24 @@ pub(crate) struct Problem {
 /// test catches.
 #[cfg(test)]
 pub(crate) const UNDERSTOOD_KEYWORDS: &[&str] = &[
-    "$schema", "$ref", "$defs", "title", "description", "type", "properties", "required",
-    "additionalProperties", "items", "anyOf", "oneOf", "enum", "const", "minimum", "maximum",
-    "format", "default",
+    "$schema",
+    "$ref",
+    "$defs",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "anyOf",
+    "oneOf",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "format",
+    "default",
 ];
 
 struct Checker<'a> {
@@ -261,7 +276,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn mapping(&mut self, schema: &'a Json, node: &Node, entries: &[(String, Location, Node)], path: &mut Vec<PathPart>) {
+    fn mapping(
+        &mut self,
+        schema: &'a Json,
+        node: &Node,
+        entries: &[(String, Location, Node)],
+        path: &mut Vec<PathPart>,
+    ) {
         let properties = schema.get("properties").and_then(Json::as_object);
         let additional = schema.get("additionalProperties");
         for (key, key_location, value) in entries {
@@ -271,7 +292,8 @@ impl<'a> Checker<'a> {
                 (Some(property), _) => self.node(property, value, path),
                 (None, Some(Json::Bool(false))) => {
                     path.pop();
-                    let known: Vec<&str> = properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let known: Vec<&str> =
+                        properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
                     let hint = match did_you_mean(key, &known) {
                         Some(w) => format!("did you mean `{w}`?"),
                         None => format!("allowed keys here: {}", known.join(", ")),

@@ -57,7 +57,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(format!("unknown unit `{unit}` in `{text}`")),
     };
     let bytes = number * factor;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > 1.8e19 {
+    if !bytes.is_finite() || !(1.0..=1.8e19).contains(&bytes) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(bytes as u64)

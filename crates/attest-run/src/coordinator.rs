@@ -13,7 +13,9 @@ use attest_hash::{Digest, StatCache, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
 use crate::step_runner::{StepRunner, chain};
-use crate::{KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace};
+use crate::{
+    KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace,
+};
 
 /// How long a step gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
@@ -83,10 +85,10 @@ pub fn run(
     let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted);
 
     // Persist what the run learned, even when it failed or was interrupted.
-    if stat_cache.is_dirty() {
-        if let Err(err) = stat_cache.save(&workspace.stat_cache_path()) {
-            reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
-        }
+    if stat_cache.is_dirty()
+        && let Err(err) = stat_cache.save(&workspace.stat_cache_path())
+    {
+        reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
     }
     let new_keys = runner.new_keys.into_inner().expect("key map lock is never poisoned");
     if let Err(err) = last_keys.save(&workspace.state_dir(), new_keys) {
@@ -97,10 +99,10 @@ pub fn run(
             max_size: pipeline.cache.max_size,
             max_age: pipeline.cache.retention_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         };
-        if policy.max_size.is_some() || policy.max_age.is_some() {
-            if let Err(err) = store.gc(policy, std::time::SystemTime::now()) {
-                reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", chain(&err))));
-            }
+        if (policy.max_size.is_some() || policy.max_age.is_some())
+            && let Err(err) = store.gc(policy, std::time::SystemTime::now())
+        {
+            reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", chain(&err))));
         }
     }
     Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed()))
@@ -112,14 +114,18 @@ fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<CacheLock, Run
     if let Some(lock) = CacheLock::try_acquire(&path, LockMode::Exclusive).map_err(to_error)? {
         return Ok(lock);
     }
-    reporter.report(RunEvent::Warning(&format!(
-        "waiting for another attest process to release `{}`",
-        path.display()
-    )));
+    reporter.report(RunEvent::Warning(&format!("waiting for another attest process to release `{}`", path.display())));
     CacheLock::acquire(&path, LockMode::Exclusive).map_err(to_error)
 }
 
-fn schedule(runner: &StepRunner<'_>, pipeline: &Pipeline, selected: Vec<bool>, jobs: usize, fail_fast: bool, interrupted: &AtomicBool) -> Vec<StepReport> {
+fn schedule(
+    runner: &StepRunner<'_>,
+    pipeline: &Pipeline,
+    selected: Vec<bool>,
+    jobs: usize,
+    fail_fast: bool,
+    interrupted: &AtomicBool,
+) -> Vec<StepReport> {
     let graph = pipeline.graph();
     let priority = graph.remaining_path(&vec![1; graph.len()]);
     let mut queue = ReadyQueue::new(graph, selected, priority);
@@ -161,11 +167,12 @@ fn schedule(runner: &StepRunner<'_>, pipeline: &Pipeline, selected: Vec<bool>, j
                     finish(&mut reports, StepReport::unfinished(&pipeline.steps[step].name, StepStatus::Cancelled));
                 }
             }
-            if let Some(since) = cancel_started {
-                if !killed && since.elapsed() > KILL_GRACE {
-                    runner.groups.signal_all(Signal::Kill);
-                    killed = true;
-                }
+            if let Some(since) = cancel_started
+                && !killed
+                && since.elapsed() > KILL_GRACE
+            {
+                runner.groups.signal_all(Signal::Kill);
+                killed = true;
             }
             while cancel_started.is_none() && running.len() < jobs {
                 let Some(step) = queue.dequeue() else { break };
@@ -202,15 +209,25 @@ fn schedule(runner: &StepRunner<'_>, pipeline: &Pipeline, selected: Vec<bool>, j
                     let was_cancelled = report.status == StepStatus::Cancelled;
                     finish(&mut reports, report);
                     for skipped in queue.finish(step, ok) {
-                        let because = if was_cancelled { format!("needs `{name}`, which was interrupted") } else { format!("needs `{name}`, which failed") };
-                        finish(&mut reports, StepReport::unfinished(&pipeline.steps[skipped].name, StepStatus::Skipped { because }));
+                        let because = if was_cancelled {
+                            format!("needs `{name}`, which was interrupted")
+                        } else {
+                            format!("needs `{name}`, which failed")
+                        };
+                        finish(
+                            &mut reports,
+                            StepReport::unfinished(&pipeline.steps[skipped].name, StepStatus::Skipped { because }),
+                        );
                     }
                     if !ok && fail_fast && !was_cancelled {
                         let running_steps: Vec<usize> = running.keys().copied().collect();
                         for other in queue.drain_unstarted(&running_steps) {
                             finish(
                                 &mut reports,
-                                StepReport::unfinished(&pipeline.steps[other].name, StepStatus::Skipped { because: format!("--fail-fast after `{name}` failed") }),
+                                StepReport::unfinished(
+                                    &pipeline.steps[other].name,
+                                    StepStatus::Skipped { because: format!("--fail-fast after `{name}` failed") },
+                                ),
                             );
                         }
                     }
@@ -225,7 +242,9 @@ fn schedule(runner: &StepRunner<'_>, pipeline: &Pipeline, selected: Vec<bool>, j
                                     runner.groups.signal(step, Signal::Terminate);
                                     terminated_at.insert(step, now);
                                 }
-                                Some(at) if now.duration_since(*at) > KILL_GRACE => runner.groups.signal(step, Signal::Kill),
+                                Some(at) if now.duration_since(*at) > KILL_GRACE => {
+                                    runner.groups.signal(step, Signal::Kill)
+                                }
                                 Some(_) => {}
                             }
                         }

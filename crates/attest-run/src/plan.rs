@@ -59,7 +59,12 @@ pub struct PlanEntry {
 
 /// Predicts the outcome of every selected step, in dependency order, touching nothing:
 /// no step runs, no file is written, the cache and the stat cache are only read.
-pub fn plan(workspace: &Workspace, pipeline: &Pipeline, options: &RunOptions, reporter: &dyn Reporter) -> Result<Vec<PlanEntry>, RunError> {
+pub fn plan(
+    workspace: &Workspace,
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<PlanEntry>, RunError> {
     let selected = crate::select(pipeline, &options.targets)?;
     let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: chain(&e) })?;
     let stat_cache = StatCache::load(&workspace.stat_cache_path()).cache;
@@ -103,10 +108,21 @@ pub fn plan(workspace: &Workspace, pipeline: &Pipeline, options: &RunOptions, re
         let entry = match waits {
             Some(upstream) => {
                 blocked_by.insert(index, upstream.clone());
-                PlanEntry { step: step.name.clone(), prediction: Prediction::WaitsFor { step: upstream }, key: None, changes: Vec::new(), current: None, previous: records.load(&step.name) }
+                PlanEntry {
+                    step: step.name.clone(),
+                    prediction: Prediction::WaitsFor { step: upstream },
+                    key: None,
+                    changes: Vec::new(),
+                    current: None,
+                    previous: records.load(&step.name),
+                }
             }
             None => {
-                let upstream = graph.dependencies(index).iter().filter_map(|&d| outputs.get(&d).map(|o| (pipeline.steps[d].name.clone(), *o))).collect();
+                let upstream = graph
+                    .dependencies(index)
+                    .iter()
+                    .filter_map(|&d| outputs.get(&d).map(|o| (pipeline.steps[d].name.clone(), *o)))
+                    .collect();
                 let current = runner.key_record(step, upstream).map_err(|message| RunError::Workspace { message })?;
                 let previous = records.load(&step.name);
                 let changes = previous.as_ref().map(|p| differences(p, &current)).unwrap_or_default();
@@ -117,7 +133,9 @@ pub fn plan(workspace: &Workspace, pipeline: &Pipeline, options: &RunOptions, re
                 let prediction = match cached {
                     Some(entry) => {
                         outputs.insert(index, entry.outputs.digest());
-                        Prediction::Hit { restore: entry.outputs.entries().iter().filter(|o| !runner.is_up_to_date(o)).count() }
+                        Prediction::Hit {
+                            restore: entry.outputs.entries().iter().filter(|o| !runner.is_up_to_date(o)).count(),
+                        }
                     }
                     None => {
                         blocked_by.insert(index, step.name.clone());
@@ -129,7 +147,14 @@ pub fn plan(workspace: &Workspace, pipeline: &Pipeline, options: &RunOptions, re
                         Prediction::Miss { reason }
                     }
                 };
-                PlanEntry { step: step.name.clone(), prediction, key: Some(current.key), changes, current: Some(current), previous }
+                PlanEntry {
+                    step: step.name.clone(),
+                    prediction,
+                    key: Some(current.key),
+                    changes,
+                    current: Some(current),
+                    previous,
+                }
             }
         };
         reporter.report(RunEvent::Planned(&entry));

@@ -51,7 +51,7 @@ pub enum Failure {
 }
 
 fn human_duration(ms: u64) -> String {
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{:.1}s", ms as f64 / 1000.0);
     }
     let secs = ms / 1000;
@@ -129,7 +129,16 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 
 impl StepReport {
     pub(crate) fn unfinished(step: &str, status: StepStatus) -> Self {
-        Self { step: step.to_owned(), status, cache: None, duration: Duration::ZERO, key: None, outputs: None, restored: 0, log: Vec::new() }
+        Self {
+            step: step.to_owned(),
+            status,
+            cache: None,
+            duration: Duration::ZERO,
+            key: None,
+            outputs: None,
+            restored: 0,
+            log: Vec::new(),
+        }
     }
 
     /// Whether the step succeeded.

@@ -14,7 +14,10 @@ use attest_pipeline::{Pipeline, Step};
 
 use crate::cache_key::{command_env, platform};
 use crate::miss_reason::differences;
-use crate::{CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport, StepStatus};
+use crate::{
+    CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport,
+    StepStatus,
+};
 
 /// Output kept per step (the tail).
 const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -123,7 +126,9 @@ impl StepRunner<'_> {
         let record = match self.key_record(step, upstream) {
             Ok(record) => record,
             Err(message) => {
-                report.status = StepStatus::Failed { failure: Failure::Error { message: format!("failed to hash the inputs: {message}") } };
+                report.status = StepStatus::Failed {
+                    failure: Failure::Error { message: format!("failed to hash the inputs: {message}") },
+                };
                 report.duration = started.elapsed();
                 return report;
             }
@@ -144,7 +149,10 @@ impl StepRunner<'_> {
                         return report;
                     }
                     Err(message) => {
-                        self.warn(&format!("cache entry of step `{}` is unusable, running it again: {message}", step.name));
+                        self.warn(&format!(
+                            "cache entry of step `{}` is unusable, running it again: {message}",
+                            step.name
+                        ));
                         reason = MissReason::EntryDamaged;
                     }
                 },
@@ -164,7 +172,15 @@ impl StepRunner<'_> {
         self.execute(index, step, &record, cacheable, started, report)
     }
 
-    fn execute(&self, index: usize, step: &Step, record: &KeyRecord, cacheable: bool, started: Instant, mut report: StepReport) -> StepReport {
+    fn execute(
+        &self,
+        index: usize,
+        step: &Step,
+        record: &KeyRecord,
+        cacheable: bool,
+        started: Instant,
+        mut report: StepReport,
+    ) -> StepReport {
         let cwd = step.working_dir.as_ref().map_or_else(|| self.root.to_owned(), |d| d.under(self.root));
         let mut argv = step.shell.clone();
         argv.push(step.run.clone());
@@ -188,7 +204,9 @@ impl StepRunner<'_> {
         }
         let failure = match result.exit {
             Exit::Code(0) => None,
-            _ if timed_out => Some(Failure::TimedOut { after_ms: step.timeout.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)) }),
+            _ if timed_out => Some(Failure::TimedOut {
+                after_ms: step.timeout.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            }),
             Exit::Code(code) => Some(Failure::ExitCode { code }),
             Exit::Signal(signal) => Some(Failure::Signal { signal }),
         };
@@ -203,12 +221,11 @@ impl StepRunner<'_> {
                 return report;
             }
         };
-        if cacheable {
-            if let Some(store) = self.store {
-                if let Err(message) = self.store_result(store, step, record, &outputs, &report) {
-                    self.warn(&format!("failed to cache the result of step `{}`: {message}", step.name));
-                }
-            }
+        if cacheable
+            && let Some(store) = self.store
+            && let Err(message) = self.store_result(store, step, record, &outputs, &report)
+        {
+            self.warn(&format!("failed to cache the result of step `{}`: {message}", step.name));
         }
         self.remember(step, record);
         report.outputs = Some(outputs);
@@ -226,7 +243,14 @@ impl StepRunner<'_> {
         Ok(manifest)
     }
 
-    fn store_result(&self, store: &CacheStore, step: &Step, record: &KeyRecord, outputs: &Manifest, report: &StepReport) -> Result<(), String> {
+    fn store_result(
+        &self,
+        store: &CacheStore,
+        step: &Step,
+        record: &KeyRecord,
+        outputs: &Manifest,
+        report: &StepReport,
+    ) -> Result<(), String> {
         let compress = self.pipeline.cache.compression;
         for entry in outputs.entries() {
             let digest = entry.digest.expect("present outputs have digests");
@@ -255,7 +279,8 @@ impl StepRunner<'_> {
         match (std::fs::symlink_metadata(&dest).ok(), output.kind) {
             (Some(meta), EntryKind::File) if meta.is_file() => {
                 let executable = meta.permissions().mode() & 0o111 != 0;
-                executable == output.executable && self.stat_cache.file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
+                executable == output.executable
+                    && self.stat_cache.file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
             }
             (Some(meta), EntryKind::Symlink) if meta.file_type().is_symlink() => {
                 std::fs::read_link(&dest).is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest)
@@ -280,10 +305,10 @@ impl StepRunner<'_> {
                 EntryKind::Missing => Ok(()),
             }
             .map_err(|e| chain(&e))?;
-            if output.kind == EntryKind::File {
-                if let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root)) {
-                    self.stat_cache.record(&output.path, &meta, &digest, written_at);
-                }
+            if output.kind == EntryKind::File
+                && let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root))
+            {
+                self.stat_cache.record(&output.path, &meta, &digest, written_at);
             }
             restored += 1;
         }

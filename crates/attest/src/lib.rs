@@ -53,9 +53,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
-    let cwd = std::env::current_dir().map_err(|e| UserError::new(format!("failed to read the current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| UserError::new(format!("failed to read the current directory: {e}")))?;
     let cwd = match &cli.directory {
-        Some(dir) => fs_err::canonicalize(cwd.join(dir)).map_err(|e| UserError::new(format!("cannot change to `{}`: {e}", dir.display())))?,
+        Some(dir) => fs_err::canonicalize(cwd.join(dir))
+            .map_err(|e| UserError::new(format!("cannot change to `{}`: {e}", dir.display())))?,
         None => cwd,
     };
     match cli.command {

@@ -6,7 +6,9 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use attest_run::{CacheStatus, MissReason, PlanEntry, Prediction, Reporter, RunEvent, RunSummary, StepReport, StepStatus};
+use attest_run::{
+    CacheStatus, MissReason, PlanEntry, Prediction, Reporter, RunEvent, RunSummary, StepReport, StepStatus,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -29,7 +31,9 @@ pub(crate) fn step_line(report: &StepReport) -> String {
         StepStatus::Succeeded => {
             let detail = match &report.cache {
                 Some(CacheStatus::Hit) if report.restored == 0 => "cache hit".to_owned(),
-                Some(CacheStatus::Hit) => format!("cache hit, restored {} output{}", report.restored, plural(report.restored)),
+                Some(CacheStatus::Hit) => {
+                    format!("cache hit, restored {} output{}", report.restored, plural(report.restored))
+                }
                 Some(CacheStatus::Miss { reason: MissReason::CacheDisabled }) => "cache disabled".to_owned(),
                 Some(CacheStatus::Miss { reason }) => format!("cache miss ({reason})"),
                 None => "done".to_owned(),
@@ -69,7 +73,9 @@ pub(crate) fn summary_line(summary: &RunSummary) -> String {
 pub(crate) fn plan_line(entry: &PlanEntry) -> String {
     match &entry.prediction {
         Prediction::Hit { restore: 0 } => format!("[HIT]  {} - cache hit", entry.step),
-        Prediction::Hit { restore } => format!("[HIT]  {} - cache hit, would restore {restore} output{}", entry.step, plural(*restore)),
+        Prediction::Hit { restore } => {
+            format!("[HIT]  {} - cache hit, would restore {restore} output{}", entry.step, plural(*restore))
+        }
         Prediction::Miss { reason: MissReason::CacheDisabled } => format!("[RUN]  {} - cache disabled", entry.step),
         Prediction::Miss { reason } => format!("[RUN]  {} - cache miss ({reason})", entry.step),
         Prediction::WaitsFor { step } => format!("[RUN?] {} - decided after `{step}` runs", entry.step),
@@ -103,12 +109,21 @@ impl HumanReporter {
         let progress = (!quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("[{pos}/{len}] {elapsed_precise} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("[{pos}/{len}] {elapsed_precise} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Self { printer, verbose, stream, quiet, progress, partial: Mutex::new(HashMap::new()), running: Mutex::new(Vec::new()) }
+        Self {
+            printer,
+            verbose,
+            stream,
+            quiet,
+            progress,
+            partial: Mutex::new(HashMap::new()),
+            running: Mutex::new(Vec::new()),
+        }
     }
 
     fn line(&self, text: &str) {

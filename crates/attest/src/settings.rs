@@ -69,11 +69,17 @@ fn display_name(cwd: &Path, path: &Path) -> String {
 
 /// Finds, reads and checks the pipeline. Pipeline errors are printed (rendered with
 /// source lines) and returned as [`AlreadyReported`].
-pub(crate) fn load_pipeline(cwd: &Path, file: &FileArgs, printer: crate::printer::Printer) -> anyhow::Result<LoadedPipeline> {
+pub(crate) fn load_pipeline(
+    cwd: &Path,
+    file: &FileArgs,
+    printer: crate::printer::Printer,
+) -> anyhow::Result<LoadedPipeline> {
     let path = find_pipeline(cwd, file)?;
-    let path = fs_err::canonicalize(&path).map_err(|e| UserError::new(format!("failed to resolve `{}`: {e}", path.display())))?;
+    let path = fs_err::canonicalize(&path)
+        .map_err(|e| UserError::new(format!("failed to resolve `{}`: {e}", path.display())))?;
     let display = display_name(cwd, &path);
-    let source = fs_err::read_to_string(&path).map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
+    let source =
+        fs_err::read_to_string(&path).map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
     let pipeline = match Pipeline::parse(&display, &source) {
         Ok(pipeline) => pipeline,
         Err(errors) => {

@@ -1,6 +1,6 @@
 //! The checked pipeline and the semantic checks that produce it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use attest_hash::{Digest, FileSet, RelPath, RelPathError};
@@ -110,7 +110,8 @@ impl Pipeline {
                 node.remove(path);
             }
         }
-        let structural: Vec<PipelineError> = problems.into_iter().map(|p| error(Some(p.location), p.message, p.hint)).collect();
+        let structural: Vec<PipelineError> =
+            problems.into_iter().map(|p| error(Some(p.location), p.message, p.hint)).collect();
         if !only_unknown_keys {
             return Err(PipelineErrors::new(structural));
         }
@@ -164,7 +165,8 @@ fn valid_step_name(name: &str) -> bool {
 
 fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn shell_argv(shell: &str) -> Vec<String> {
@@ -209,10 +211,14 @@ impl Semantics<'_> {
             let _ = value;
         }
         let cache = self.cache_settings(&raw);
-        if let Some(shell) = &raw.shell {
-            if shell.trim().is_empty() {
-                self.push(self.at(&[key("shell")]), "`shell` is empty".to_owned(), Some("remove it to use `sh -c`".to_owned()));
-            }
+        if let Some(shell) = &raw.shell
+            && shell.trim().is_empty()
+        {
+            self.push(
+                self.at(&[key("shell")]),
+                "`shell` is empty".to_owned(),
+                Some("remove it to use `sh -c`".to_owned()),
+            );
         }
         let order = self.step_order();
         if order.is_empty() {
@@ -280,7 +286,11 @@ impl Semantics<'_> {
                 let path = [key("events"), key("handlers"), PathPart::Index(i)];
                 match handler.kind {
                     crate::HandlerKind::File => match &handler.path {
-                        None => self.push(self.at(&path), "a file handler needs `path`".to_owned(), Some("add `path: attest-events.log`".to_owned())),
+                        None => self.push(
+                            self.at(&path),
+                            "a file handler needs `path`".to_owned(),
+                            Some("add `path: attest-events.log`".to_owned()),
+                        ),
                         Some(p) => {
                             if let Err(e) = RelPath::new(p) {
                                 self.push(self.at(&[&path[..], &[key("path")]].concat()), e.to_string(), None);
@@ -289,7 +299,11 @@ impl Semantics<'_> {
                     },
                     crate::HandlerKind::Webhook => match &handler.url {
                         Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
-                        _ => self.push(self.at(&path), "a webhook handler needs an http(s) `url`".to_owned(), Some("add `url: https://example.com/hook`".to_owned())),
+                        _ => self.push(
+                            self.at(&path),
+                            "a webhook handler needs an http(s) `url`".to_owned(),
+                            Some("add `url: https://example.com/hook`".to_owned()),
+                        ),
                     },
                 }
             }
@@ -308,7 +322,11 @@ impl Semantics<'_> {
         let max_size = spec.max_size.as_deref().and_then(|text| match parse_size(text) {
             Ok(bytes) => Some(bytes),
             Err(message) => {
-                self.push(self.at(&[key("cache"), key("max_size")]), format!("`cache.max_size`: {message}"), Some("write a size such as `10GB` or `512MiB`".to_owned()));
+                self.push(
+                    self.at(&[key("cache"), key("max_size")]),
+                    format!("`cache.max_size`: {message}"),
+                    Some("write a size such as `10GB` or `512MiB`".to_owned()),
+                );
                 None
             }
         });
@@ -327,7 +345,14 @@ impl Semantics<'_> {
         }
     }
 
-    fn step(&mut self, name: &str, raw: &RawStep, pipeline: &RawPipeline, index: &BTreeMap<&str, usize>, names: &[&str]) -> Step {
+    fn step(
+        &mut self,
+        name: &str,
+        raw: &RawStep,
+        pipeline: &RawPipeline,
+        index: &BTreeMap<&str, usize>,
+        names: &[&str],
+    ) -> Step {
         let base = [key("steps"), key(name)];
         let at = |this: &Self, rest: &[PathPart]| this.at(&[&base[..], rest].concat());
         if !valid_step_name(name) {
@@ -338,14 +363,22 @@ impl Semantics<'_> {
             );
         }
         if raw.run.trim().is_empty() {
-            self.push(at(self, &[key("run")]), format!("step `{name}` has an empty `run`"), Some("write the shell command the step runs".to_owned()));
+            self.push(
+                at(self, &[key("run")]),
+                format!("step `{name}` has an empty `run`"),
+                Some("write the shell command the step runs".to_owned()),
+            );
         }
         let mut needs = Vec::new();
         for (i, need) in raw.needs.iter().enumerate() {
-            let location = at(self, &[key("needs"), PathPart::Index(i)]);
+            let location = |this: &Self| at(this, &[key("needs"), PathPart::Index(i)]);
             match index.get(need.as_str()) {
                 Some(&target) if needs.contains(&target) => {
-                    self.push(location, format!("step `{name}` lists `{need}` in `needs` twice"), Some("remove the duplicate".to_owned()));
+                    self.push(
+                        location(self),
+                        format!("step `{name}` lists `{need}` in `needs` twice"),
+                        Some("remove the duplicate".to_owned()),
+                    );
                 }
                 Some(&target) => needs.push(target),
                 None => {
@@ -353,7 +386,7 @@ impl Semantics<'_> {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => format!("steps in this pipeline: {}", names.join(", ")),
                     };
-                    self.push(location, format!("step `{name}` needs `{need}`, which is not a step"), Some(hint));
+                    self.push(location(self), format!("step `{name}` needs `{need}`, which is not a step"), Some(hint));
                 }
             }
         }
@@ -371,17 +404,37 @@ impl Semantics<'_> {
         }
         let mut outputs = Vec::new();
         for (i, text) in raw.outputs.iter().enumerate() {
-            let location = at(self, &[key("outputs"), PathPart::Index(i)]);
+            let location = |this: &Self| at(this, &[key("outputs"), PathPart::Index(i)]);
             if text.starts_with('!') || text.contains(['*', '?', '[', '{']) {
-                self.push(location, format!("output `{text}` is a pattern"), Some("list the files or directories the step writes; a directory covers everything below it".to_owned()));
+                self.push(
+                    location(self),
+                    format!("output `{text}` is a pattern"),
+                    Some(
+                        "list the files or directories the step writes; a directory covers everything below it"
+                            .to_owned(),
+                    ),
+                );
                 continue;
             }
             match RelPath::new(text) {
-                Ok(path) if path.as_str() == ".attest" || path.as_str().starts_with(".attest/") || path.as_str() == ".git" || path.as_str().starts_with(".git/") => {
-                    self.push(location, format!("output `{text}` is inside attest's or git's own directory"), Some("write outputs elsewhere in the workspace".to_owned()));
+                Ok(path)
+                    if path.as_str() == ".attest"
+                        || path.as_str().starts_with(".attest/")
+                        || path.as_str() == ".git"
+                        || path.as_str().starts_with(".git/") =>
+                {
+                    self.push(
+                        location(self),
+                        format!("output `{text}` is inside attest's or git's own directory"),
+                        Some("write outputs elsewhere in the workspace".to_owned()),
+                    );
                 }
-                Ok(path) => outputs.push((path, location)),
-                Err(e) => self.push(location, format!("output {}", path_message(&e)), Some("outputs are relative to the workspace root and stay inside it".to_owned())),
+                Ok(path) => outputs.push(path),
+                Err(e) => self.push(
+                    location(self),
+                    format!("output {}", path_message(&e)),
+                    Some("outputs are relative to the workspace root and stay inside it".to_owned()),
+                ),
             }
         }
         let mut env = pipeline.env.clone();
@@ -391,33 +444,55 @@ impl Semantics<'_> {
         }
         for (i, var) in raw.env_passthrough.iter().enumerate() {
             if !valid_env_name(var) {
-                self.push(at(self, &[key("env_passthrough"), PathPart::Index(i)]), format!("`{var}` is not a valid variable name"), Some("use letters, digits and `_`, not starting with a digit".to_owned()));
+                self.push(
+                    at(self, &[key("env_passthrough"), PathPart::Index(i)]),
+                    format!("`{var}` is not a valid variable name"),
+                    Some("use letters, digits and `_`, not starting with a digit".to_owned()),
+                );
             }
         }
         let timeout = raw.timeout.as_deref().and_then(|text| match parse_duration(text) {
             Ok(d) => Some(d),
             Err(message) => {
-                self.push(at(self, &[key("timeout")]), format!("`timeout` of step `{name}`: {message}"), Some("write a duration such as `90s`, `10m` or `1h30m`".to_owned()));
+                self.push(
+                    at(self, &[key("timeout")]),
+                    format!("`timeout` of step `{name}`: {message}"),
+                    Some("write a duration such as `90s`, `10m` or `1h30m`".to_owned()),
+                );
                 None
             }
         });
         let working_dir = raw.working_dir.as_deref().and_then(|text| match RelPath::new(text) {
             Ok(p) => Some(p),
             Err(e) => {
-                self.push(at(self, &[key("working_dir")]), format!("`working_dir` {}", path_message(&e)), Some("use a directory relative to the workspace root".to_owned()));
+                self.push(
+                    at(self, &[key("working_dir")]),
+                    format!("`working_dir` {}", path_message(&e)),
+                    Some("use a directory relative to the workspace root".to_owned()),
+                );
                 None
             }
         });
         let shell_text = raw.shell.as_deref().or(pipeline.shell.as_deref()).unwrap_or("sh -c");
         if raw.shell.as_deref().is_some_and(|s| s.trim().is_empty()) {
-            self.push(at(self, &[key("shell")]), format!("`shell` of step `{name}` is empty"), Some("remove it to use `sh -c`".to_owned()));
+            self.push(
+                at(self, &[key("shell")]),
+                format!("`shell` of step `{name}` is empty"),
+                Some("remove it to use `sh -c`".to_owned()),
+            );
         }
         let isolation = raw.isolation.unwrap_or(Isolation::Process);
         if isolation != Isolation::Process {
             self.push(
                 at(self, &[key("isolation")]),
-                format!("isolation `{}` of step `{name}` is not supported by this version of attest", isolation.as_str()),
-                Some("use `isolation: process` (the default) until sandbox, container and vm isolation arrive".to_owned()),
+                format!(
+                    "isolation `{}` of step `{name}` is not supported by this version of attest",
+                    isolation.as_str()
+                ),
+                Some(
+                    "use `isolation: process` (the default) until sandbox, container and vm isolation arrive"
+                        .to_owned(),
+                ),
             );
         }
         if raw.image.is_some() {
@@ -440,7 +515,7 @@ impl Semantics<'_> {
             run: raw.run.clone(),
             shell: shell_argv(shell_text),
             inputs: raw.inputs.clone(),
-            outputs: outputs.into_iter().map(|(p, _)| p).collect(),
+            outputs,
             needs,
             env,
             env_passthrough: raw.env_passthrough.clone(),
@@ -451,20 +526,52 @@ impl Semantics<'_> {
         }
     }
 
+    /// Every output path must belong to one step: no two steps may declare the same path
+    /// or one inside the other. Linear in the number of outputs (ancestor lookups).
     fn overlapping_outputs(&mut self, steps: &[Step]) {
-        let mut seen: Vec<(&RelPath, &str, usize)> = Vec::new();
+        let mut owners: HashMap<&str, (&str, usize)> = HashMap::new();
+        let mut conflicts: Vec<(String, usize, String, String)> = Vec::new();
         for step in steps {
             for (i, output) in step.outputs.iter().enumerate() {
-                if let Some((other, owner, _)) = seen.iter().find(|(p, owner, _)| *owner != step.name && (output.is_within(p) || p.is_within(output))) {
-                    let location = self.at(&[key("steps"), key(&step.name), key("outputs"), PathPart::Index(i)]);
-                    self.push(
-                        location,
-                        format!("output `{output}` of step `{}` overlaps output `{other}` of step `{owner}`", step.name),
-                        Some("every file must be written by one step; give each step its own output path".to_owned()),
-                    );
+                match owners.get(output.as_str()) {
+                    Some((owner, _)) if *owner != step.name => {
+                        conflicts.push((
+                            step.name.clone(),
+                            i,
+                            output.to_string(),
+                            format!("output `{output}` of step `{owner}`"),
+                        ));
+                    }
+                    _ => {
+                        owners.insert(output.as_str(), (&step.name, i));
+                    }
                 }
-                seen.push((output, &step.name, i));
             }
+        }
+        for step in steps {
+            for (i, output) in step.outputs.iter().enumerate() {
+                let text = output.as_str();
+                for (cut, _) in text.match_indices('/') {
+                    if let Some((owner, _)) = owners.get(&text[..cut])
+                        && *owner != step.name
+                    {
+                        conflicts.push((
+                            step.name.clone(),
+                            i,
+                            output.to_string(),
+                            format!("output `{}` of step `{owner}`", &text[..cut]),
+                        ));
+                    }
+                }
+            }
+        }
+        for (step, i, output, other) in conflicts {
+            let location = self.at(&[key("steps"), key(&step), key("outputs"), PathPart::Index(i)]);
+            self.push(
+                location,
+                format!("output `{output}` of step `{step}` overlaps {other}"),
+                Some("every file must be written by one step; give each step its own output path".to_owned()),
+            );
         }
     }
 }

@@ -58,81 +58,118 @@ fn a_good_pipeline() {
     assert_eq!(pipeline.steps[0].shell, ["sh", "-c"]);
     assert_eq!(pipeline.steps[2].inputs, Some(vec![]));
     assert!(!pipeline.steps[2].cache);
-    assert_eq!(pipeline.cache, CacheSettings { enabled: true, max_size: Some(1_000_000_000), compression: true, retention_days: Some(7) });
+    assert_eq!(
+        pipeline.cache,
+        CacheSettings { enabled: true, max_size: Some(1_000_000_000), compression: true, retention_days: Some(7) }
+    );
     assert_eq!(pipeline.graph().topological_order(), [0, 1, 2]);
 }
 
-rejects!(unknown_keys_everywhere_with_suggestions, "version: \"0.1\"\nstepz: {}\nsteps:\n  a:\n    run: x\n    ouputs: [o]\n    needs: [b]\n", [
-    "2:1: unknown key `stepz` in the top level",
-    "6:5: unknown key `ouputs` in step `a`",
-    "7:13: step `a` needs `b`, which is not a step",
-]);
+rejects!(
+    unknown_keys_everywhere_with_suggestions,
+    "version: \"0.1\"\nstepz: {}\nsteps:\n  a:\n    run: x\n    ouputs: [o]\n    needs: [b]\n",
+    [
+        "2:1: unknown key `stepz` in the top level",
+        "6:5: unknown key `ouputs` in step `a`",
+        "7:13: step `a` needs `b`, which is not a step",
+    ]
+);
 
-rejects!(missing_required_keys, "version: \"0.1\"\nstep:\n  a: { needs: [] }\n", [
-    "1:1: the top level is missing `steps`",
-    "2:1: unknown key `step` in the top level",
-]);
+rejects!(
+    missing_required_keys,
+    "version: \"0.1\"\nstep:\n  a: { needs: [] }\n",
+    ["1:1: the top level is missing `steps`", "2:1: unknown key `step` in the top level",]
+);
 
-rejects!(wrong_types_are_all_reported, "version: \"0.1\"\nsteps:\n  a:\n    run: [x]\n    needs: b\n    cache: maybe\n", [
-    "4:10: `steps.a.run` must be a string, found a list",
-    "5:12: `steps.a.needs` must be a list, found a string",
-    "6:12: `steps.a.cache` must be true or false, found a string",
-]);
+rejects!(
+    wrong_types_are_all_reported,
+    "version: \"0.1\"\nsteps:\n  a:\n    run: [x]\n    needs: b\n    cache: maybe\n",
+    [
+        "4:10: `steps.a.run` must be a string, found a list",
+        "5:12: `steps.a.needs` must be a list, found a string",
+        "6:12: `steps.a.cache` must be true or false, found a string",
+    ]
+);
 
-rejects!(unknown_needs_and_cycles, "version: \"0.1\"\nsteps:\n  a: { run: x, needs: [b] }\n  b: { run: x, needs: [a] }\n  c: { run: x, needs: [bb] }\n", [
-    "3:3: steps form a cycle: a -> b -> a",
-    "5:24: step `c` needs `bb`, which is not a step",
-]);
+rejects!(
+    unknown_needs_and_cycles,
+    "version: \"0.1\"\nsteps:\n  a: { run: x, needs: [b] }\n  b: { run: x, needs: [a] }\n  c: { run: x, needs: [bb] }\n",
+    ["3:3: steps form a cycle: a -> b -> a", "5:24: step `c` needs `bb`, which is not a step",]
+);
 
-rejects!(paths_that_escape, "version: \"0.1\"\nsteps:\n  a:\n    run: x\n    inputs: [../secret, /etc/passwd]\n    outputs: [\"dist/*\", ../out]\n    working_dir: /tmp\n", [
-    "5:14: invalid pattern `../secret`: `../secret` leaves the workspace",
-    "5:25: invalid pattern `/etc/passwd`: `/etc/passwd` is absolute; paths in attest are relative to the workspace root",
-    "6:15: output `dist/*` is a pattern",
-    "6:25: output `../out` leaves the workspace",
-    "7:18: `working_dir` `/tmp` is absolute",
-]);
+rejects!(
+    paths_that_escape,
+    "version: \"0.1\"\nsteps:\n  a:\n    run: x\n    inputs: [../secret, /etc/passwd]\n    outputs: [\"dist/*\", ../out]\n    working_dir: /tmp\n",
+    [
+        "5:14: invalid pattern `../secret`: `../secret` leaves the workspace",
+        "5:25: invalid pattern `/etc/passwd`: `/etc/passwd` is absolute; paths in attest are relative to the workspace root",
+        "6:15: output `dist/*` is a pattern",
+        "6:25: output `../out` leaves the workspace",
+        "7:18: `working_dir` `/tmp` is absolute",
+    ]
+);
 
-rejects!(empty_run_and_overlapping_outputs, "version: \"0.1\"\nsteps:\n  a: { run: \"  \", outputs: [dist] }\n  b: { run: x, outputs: [dist/app] }\n", [
-    "3:13: step `a` has an empty `run`",
-    "4:26: output `dist/app` of step `b` overlaps output `dist` of step `a`",
-]);
+rejects!(
+    empty_run_and_overlapping_outputs,
+    "version: \"0.1\"\nsteps:\n  a: { run: \"  \", outputs: [dist] }\n  b: { run: x, outputs: [dist/app] }\n",
+    ["3:13: step `a` has an empty `run`", "4:26: output `dist/app` of step `b` overlaps output `dist` of step `a`",]
+);
 
-rejects!(later_features_are_refused_not_ignored, "version: \"0.1\"\nattestation: { sign_all_steps: true }\nevents: { handlers: [ { type: file, path: e.log } ] }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n", [
-    "2:32: `attestation.sign_all_steps` is not supported by this version of attest",
-    "3:1: event handlers are not supported by this version of attest",
-    "5:27: isolation `container` of step `a` is not supported by this version of attest",
-    "5:45: step `a` sets `image`, which needs `isolation: container`",
-]);
+rejects!(
+    later_features_are_refused_not_ignored,
+    "version: \"0.1\"\nattestation: { sign_all_steps: true }\nevents: { handlers: [ { type: file, path: e.log } ] }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
+    [
+        "2:32: `attestation.sign_all_steps` is not supported by this version of attest",
+        "3:1: event handlers are not supported by this version of attest",
+        "5:27: isolation `container` of step `a` is not supported by this version of attest",
+        "5:45: step `a` sets `image`, which needs `isolation: container`",
+    ]
+);
 
-rejects!(unknown_isolation, "version: \"0.1\"\nsteps:\n  b: { run: x, isolation: docker }\n", [
-    "3:27: `steps.b.isolation` must be one of process, sandbox, container, vm; found `docker`",
-]);
+rejects!(
+    unknown_isolation,
+    "version: \"0.1\"\nsteps:\n  b: { run: x, isolation: docker }\n",
+    ["3:27: `steps.b.isolation` must be one of process, sandbox, container, vm; found `docker`",]
+);
 
-rejects!(units_and_versions, "version: \"2\"\ncache: { max_size: lots, retention_days: 0 }\nsteps:\n  a: { run: x, timeout: \"10\" }\n", [
-    "1:10: unsupported pipeline version `2`",
-    "2:20: `cache.max_size`: `lots` is not a size",
-    "2:42: `cache.retention_days` must be at least 1",
-    "4:25: `timeout` of step `a`: `10` has no unit",
-]);
+rejects!(
+    units_and_versions,
+    "version: \"2\"\ncache: { max_size: lots, retention_days: 0 }\nsteps:\n  a: { run: x, timeout: \"10\" }\n",
+    [
+        "1:10: unsupported pipeline version `2`",
+        "2:20: `cache.max_size`: `lots` is not a size",
+        "2:42: `cache.retention_days` must be at least 1",
+        "4:25: `timeout` of step `a`: `10` has no unit",
+    ]
+);
 
-rejects!(numbers_where_strings_belong, "version: \"0.1\"\nsteps:\n  a: { run: x, timeout: 10, env: { PORT: 8080 } }\n", [
-    "3:25: `steps.a.timeout` must be a string, found an integer",
-    "3:42: `steps.a.env.PORT` must be a string, found an integer",
-]);
+rejects!(
+    numbers_where_strings_belong,
+    "version: \"0.1\"\nsteps:\n  a: { run: x, timeout: 10, env: { PORT: 8080 } }\n",
+    [
+        "3:25: `steps.a.timeout` must be a string, found an integer",
+        "3:42: `steps.a.env.PORT` must be a string, found an integer",
+    ]
+);
 
-rejects!(bad_timeout_text, "version: \"0.1\"\nsteps:\n  b: { run: x, timeout: forever }\n", [
-    "3:25: `timeout` of step `b`: `forever` is not a duration",
-]);
+rejects!(
+    bad_timeout_text,
+    "version: \"0.1\"\nsteps:\n  b: { run: x, timeout: forever }\n",
+    ["3:25: `timeout` of step `b`: `forever` is not a duration",]
+);
 
-rejects!(yaml_syntax_and_duplicates, "version: \"0.1\"\nsteps:\n  a: { run: x }\n  a: { run: y }\n", [
-    "4:3: invalid YAML: duplicate mapping key: a",
-]);
+rejects!(
+    yaml_syntax_and_duplicates,
+    "version: \"0.1\"\nsteps:\n  a: { run: x }\n  a: { run: y }\n",
+    ["4:3: invalid YAML: duplicate mapping key: a",]
+);
 
 rejects!(empty_file, "", ["the pipeline file is empty"]);
 
 #[test]
 fn unknown_key_hint_suggests_the_right_key() {
-    let errors = Pipeline::parse("attest.yaml", "version: \"0.1\"\nsteps:\n  build:\n    run: x\n    ouputs: [o]\n").unwrap_err();
+    let errors = Pipeline::parse("attest.yaml", "version: \"0.1\"\nsteps:\n  build:\n    run: x\n    ouputs: [o]\n")
+        .unwrap_err();
     let rendered = errors.render("version: \"0.1\"\nsteps:\n  build:\n    run: x\n    ouputs: [o]\n");
     assert_eq!(
         rendered,

@@ -46,7 +46,11 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
                     stats.entries,
                     stats.blobs,
                     human_bytes(stats.bytes),
-                    if stats.temp_files > 0 { format!(", {} leftover temp files", stats.temp_files) } else { String::new() }
+                    if stats.temp_files > 0 {
+                        format!(", {} leftover temp files", stats.temp_files)
+                    } else {
+                        String::new()
+                    }
                 )),
             }
             Ok(ExitStatus::Success)
@@ -91,7 +95,12 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
             let _ = std::fs::remove_file(workspace.state_dir().join("last-keys.json"));
             match format {
                 Format::Json => printer.data(&json!({"removed": before}).to_string()),
-                Format::Human => printer.info(&format!("removed {} entries and {} blobs ({})", before.entries, before.blobs, human_bytes(before.bytes))),
+                Format::Human => printer.info(&format!(
+                    "removed {} entries and {} blobs ({})",
+                    before.entries,
+                    before.blobs,
+                    human_bytes(before.bytes)
+                )),
             }
             Ok(ExitStatus::Success)
         }
@@ -111,7 +120,11 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
                         report.entries_checked,
                         report.problems.len(),
                         if report.problems.len() == 1 { "" } else { "s" },
-                        if report.temp_files > 0 { format!(" ({} leftover temp files; `attest cache gc` removes them)", report.temp_files) } else { String::new() }
+                        if report.temp_files > 0 {
+                            format!(" ({} leftover temp files; `attest cache gc` removes them)", report.temp_files)
+                        } else {
+                            String::new()
+                        }
                     ));
                 }
             }
@@ -121,9 +134,11 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
 }
 
 fn parse_size_flag(text: &str) -> Result<u64, UserError> {
-    let yaml = format!("version: \"0.1\"\ncache: {{ max_size: \"{}\" }}\nsteps: {{ a: {{ run: x }} }}\n", text.replace('"', ""));
-    Pipeline::parse("--max-size", &yaml)
-        .ok()
-        .and_then(|p| p.cache.max_size)
-        .ok_or_else(|| UserError::new(format!("`{text}` is not a size")).hint("write a size such as `10GB` or `512MiB`"))
+    let yaml = format!(
+        "version: \"0.1\"\ncache: {{ max_size: \"{}\" }}\nsteps: {{ a: {{ run: x }} }}\n",
+        text.replace('"', "")
+    );
+    Pipeline::parse("--max-size", &yaml).ok().and_then(|p| p.cache.max_size).ok_or_else(|| {
+        UserError::new(format!("`{text}` is not a size")).hint("write a size such as `10GB` or `512MiB`")
+    })
 }

@@ -18,8 +18,15 @@ impl attest_run::Reporter for Silent {
 /// `attest explain STEP`.
 pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
     let loaded = load_pipeline(cwd, &args.file, printer)?;
-    let options = RunOptions { jobs: default_jobs(), targets: vec![args.step.clone()], fail_fast: false, no_cache: false, host_env: host_env() };
-    let entries = attest_run::plan(&loaded.workspace, &loaded.pipeline, &options, &Silent).map_err(super::run::run_error)?;
+    let options = RunOptions {
+        jobs: default_jobs(),
+        targets: vec![args.step.clone()],
+        fail_fast: false,
+        no_cache: false,
+        host_env: host_env(),
+    };
+    let entries =
+        attest_run::plan(&loaded.workspace, &loaded.pipeline, &options, &Silent).map_err(super::run::run_error)?;
     let Some(entry) = entries.iter().find(|e| e.step == args.step) else {
         return Ok(ExitStatus::Error);
     };
@@ -56,7 +63,10 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
                 out.push(format!("  upstream:    {step} = {digest}"));
             }
             out.push(format!("  outputs:     {}", parts.outputs.join(", ")));
-            out.push(format!("  platform:    {} ({} isolation), key format v{}", parts.platform, parts.isolation, parts.key_version));
+            out.push(format!(
+                "  platform:    {} ({} isolation), key format v{}",
+                parts.platform, parts.isolation, parts.key_version
+            ));
         }
         None => {
             if let Prediction::WaitsFor { step } = &entry.prediction {
@@ -75,7 +85,10 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
             if let Some(current) = &entry.current {
                 let changed = previous.inputs.changed_paths(&current.inputs);
                 if changed.len() > 1 {
-                    out.push(format!("  changed inputs: {}", changed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")));
+                    out.push(format!(
+                        "  changed inputs: {}",
+                        changed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ));
                 }
             }
         }

@@ -26,7 +26,8 @@ steps:
     outputs: [dist/count.txt]
 "#;
 
-const ATTEST_GITIGNORE: &str = "# Local state of attest: the cache, the stat cache, private keys, the lock.\ncache/\nstate/\nkeys/*.key\nlock\n";
+const ATTEST_GITIGNORE: &str =
+    "# Local state of attest: the cache, the stat cache, private keys, the lock.\ncache/\nstate/\nkeys/*.key\nlock\n";
 
 const ATTESTIGNORE: &str = "# Files that never count as inputs (gitignore syntax). `.attest/` and `.git/` are always ignored.\n*.swp\n*~\n.DS_Store\n";
 
@@ -41,7 +42,11 @@ pub(crate) fn init(cwd: &Path, args: &InitArgs, printer: Printer) -> anyhow::Res
             .into());
     }
     let name = cwd.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).unwrap_or("my-project");
-    let name = if name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) { name.to_owned() } else { format!("\"{}\"", name.replace('"', "")) };
+    let name = if name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', ""))
+    };
     let mut created = Vec::new();
     let write = |path: &Path, text: &str| fs_err::write(path, text).map_err(|e| UserError::new(e.to_string()));
     write(&pipeline_path, &STARTER.replace("NAME", &name))?;
@@ -56,7 +61,8 @@ pub(crate) fn init(cwd: &Path, args: &InitArgs, printer: Printer) -> anyhow::Res
     }
     let gitignore = cwd.join(".gitignore");
     let existing = fs_err::read_to_string(&gitignore).unwrap_or_default();
-    let missing: Vec<&str> = GITIGNORE_LINES.iter().copied().filter(|l| !existing.lines().any(|e| e.trim() == *l)).collect();
+    let missing: Vec<&str> =
+        GITIGNORE_LINES.iter().copied().filter(|l| !existing.lines().any(|e| e.trim() == *l)).collect();
     if !missing.is_empty() {
         let mut text = existing.clone();
         if !text.is_empty() && !text.ends_with('\n') {

@@ -20,7 +20,8 @@ pub(crate) fn pipeline(cwd: &Path, command: PipelineCommand, printer: Printer) -
         PipelineCommand::Validate { file, format } => {
             let path = find_pipeline(cwd, &file)?;
             let display = path.strip_prefix(cwd).unwrap_or(&path).display().to_string();
-            let source = fs_err::read_to_string(&path).map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
+            let source = fs_err::read_to_string(&path)
+                .map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
             match (Pipeline::parse(&display, &source), format) {
                 (Ok(pipeline), Format::Human) => {
                     let levels = pipeline.graph().levels().into_iter().max().map_or(0, |l| l + 1);
@@ -29,7 +30,9 @@ pub(crate) fn pipeline(cwd: &Path, command: PipelineCommand, printer: Printer) -
                 }
                 (Ok(pipeline), Format::Json) => {
                     let steps: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
-                    printer.data(&json!({"valid": true, "file": display, "digest": pipeline.digest, "steps": steps}).to_string());
+                    printer.data(
+                        &json!({"valid": true, "file": display, "digest": pipeline.digest, "steps": steps}).to_string(),
+                    );
                     Ok(ExitStatus::Success)
                 }
                 (Err(errors), Format::Human) => {

@@ -16,8 +16,11 @@ use crate::user_error::UserError;
 /// Turns a [`RunError`] into what the user sees.
 pub(crate) fn run_error(error: RunError) -> UserError {
     match &error {
-        RunError::UnknownStep { suggestion: Some(close), .. } => UserError::new(error.to_string()).hint(format!("did you mean `{close}`?")),
-        RunError::UnknownStep { .. } => UserError::new(error.to_string()).hint("`attest pipeline validate` lists the steps' problems; the step names are the keys under `steps:`"),
+        RunError::UnknownStep { suggestion: Some(close), .. } => {
+            UserError::new(error.to_string()).hint(format!("did you mean `{close}`?"))
+        }
+        RunError::UnknownStep { .. } => UserError::new(error.to_string())
+            .hint("`attest pipeline validate` lists the steps' problems; the step names are the keys under `steps:`"),
         _ => UserError::new(error.to_string()),
     }
 }
@@ -43,7 +46,14 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     let summary = match args.format {
         Format::Human => {
             let reporter = HumanReporter::new(printer, args.verbose, args.stream, args.quiet);
-            let result = attest_run::run(&loaded.workspace, &loaded.pipeline, &options, &ProcessExecutor, &reporter, &interrupted);
+            let result = attest_run::run(
+                &loaded.workspace,
+                &loaded.pipeline,
+                &options,
+                &ProcessExecutor,
+                &reporter,
+                &interrupted,
+            );
             reporter.finish();
             let summary = result.map_err(run_error)?;
             if !args.quiet {
@@ -53,7 +63,15 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         }
         Format::Json => {
             let reporter = JsonReporter::new(printer, args.stream);
-            let summary = attest_run::run(&loaded.workspace, &loaded.pipeline, &options, &ProcessExecutor, &reporter, &interrupted).map_err(run_error)?;
+            let summary = attest_run::run(
+                &loaded.workspace,
+                &loaded.pipeline,
+                &options,
+                &ProcessExecutor,
+                &reporter,
+                &interrupted,
+            )
+            .map_err(run_error)?;
             reporter.emit(json!({
                 "event": "run_finished",
                 "success": summary.success(),
@@ -76,7 +94,12 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     })
 }
 
-fn dry_run(loaded: &crate::settings::LoadedPipeline, options: &RunOptions, args: &RunArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+fn dry_run(
+    loaded: &crate::settings::LoadedPipeline,
+    options: &RunOptions,
+    args: &RunArgs,
+    printer: Printer,
+) -> anyhow::Result<ExitStatus> {
     let entries = match args.format {
         Format::Human => {
             let reporter = HumanReporter::new(printer, false, false, false);
@@ -84,7 +107,9 @@ fn dry_run(loaded: &crate::settings::LoadedPipeline, options: &RunOptions, args:
             reporter.finish();
             entries
         }
-        Format::Json => attest_run::plan(&loaded.workspace, &loaded.pipeline, options, &JsonReporter::new(printer, false)),
+        Format::Json => {
+            attest_run::plan(&loaded.workspace, &loaded.pipeline, options, &JsonReporter::new(printer, false))
+        }
     }
     .map_err(run_error)?;
     let hits = entries.iter().filter(|e| matches!(e.prediction, Prediction::Hit { .. })).count();

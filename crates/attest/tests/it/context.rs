@@ -55,7 +55,13 @@ impl TestContext {
     /// A command for the attest binary in the workspace with a clean environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(attest_bin());
-        command.args(args).current_dir(&self.root).env_clear().env("PATH", TEST_PATH).env("CI", "true").env("NO_COLOR", "1");
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env_clear()
+            .env("PATH", TEST_PATH)
+            .env("CI", "true")
+            .env("NO_COLOR", "1");
         command
     }
 
@@ -105,7 +111,8 @@ fn copy_dir(from: &Path, to: &Path) {
 impl Outcome {
     /// Exit code, stdout and stderr with temp paths, digests and durations filtered.
     pub fn snapshot(&self) -> String {
-        let text = format!("exit: {}\n----- stdout -----\n{}----- stderr -----\n{}", self.code, self.stdout, self.stderr);
+        let text =
+            format!("exit: {}\n----- stdout -----\n{}----- stderr -----\n{}", self.code, self.stdout, self.stderr);
         filter(&text, &self.root)
     }
 
@@ -117,11 +124,8 @@ impl Outcome {
 
     /// The step lines (`[OK] x ...`) of stderr, sorted, durations filtered.
     pub fn step_lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> = filter(&self.stderr, &self.root)
-            .lines()
-            .filter(|l| l.starts_with('['))
-            .map(str::to_owned)
-            .collect();
+        let mut lines: Vec<String> =
+            filter(&self.stderr, &self.root).lines().filter(|l| l.starts_with('[')).map(str::to_owned).collect();
         lines.sort();
         lines
     }

@@ -34,7 +34,11 @@ steps:
     for step in ["gen", "use"] {
         let outcome = ctx.run(&["explain", step, "--format", "json"]);
         let value: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
-        keys.push_str(&format!("{step}: {}\n  inputs: {}\n", value["key"].as_str().unwrap(), value["parts"]["inputs"].as_str().unwrap()));
+        keys.push_str(&format!(
+            "{step}: {}\n  inputs: {}\n",
+            value["key"].as_str().unwrap(),
+            value["parts"]["inputs"].as_str().unwrap()
+        ));
     }
     assert_snapshot!("reference_keys", keys);
 }

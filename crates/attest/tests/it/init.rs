@@ -12,7 +12,10 @@ fn init_writes_a_working_starter() {
     assert_eq!(ctx.read(".gitignore"), "target/\n# attest\n/.attest/cache/\n/.attest/state/\n/.attest/lock\n");
     ctx.run(&["pipeline", "validate"]).success();
     let first = ctx.run(&["run"]);
-    assert_eq!(first.success().step_lines(), ["[OK] count ([DURATION]) - cache miss (no entry)", "[OK] greet ([DURATION]) - cache miss (no entry)"]);
+    assert_eq!(
+        first.success().step_lines(),
+        ["[OK] count ([DURATION]) - cache miss (no entry)", "[OK] greet ([DURATION]) - cache miss (no entry)"]
+    );
     assert_eq!(ctx.read("dist/count.txt").trim(), "18");
     let again = ctx.run(&["init"]);
     assert_eq!(again.code, 2);

@@ -59,12 +59,15 @@ fn a_second_run_executes_nothing() {
     let outcome = ctx.run(&["run"]);
     outcome.success();
     assert_eq!(ctx.read("ran.log").lines().count(), 4, "a cached run executes no command");
-    assert_eq!(outcome.step_lines(), [
-        "[OK] gen ([DURATION]) - cache hit",
-        "[OK] join ([DURATION]) - cache hit",
-        "[OK] left ([DURATION]) - cache hit",
-        "[OK] right ([DURATION]) - cache hit",
-    ]);
+    assert_eq!(
+        outcome.step_lines(),
+        [
+            "[OK] gen ([DURATION]) - cache hit",
+            "[OK] join ([DURATION]) - cache hit",
+            "[OK] left ([DURATION]) - cache hit",
+            "[OK] right ([DURATION]) - cache hit",
+        ]
+    );
     assert_eq!(ctx.read("out/join.txt"), "HELLO\nolleh\nbee\n");
 }
 
@@ -74,12 +77,15 @@ fn an_edit_reruns_exactly_its_cone() {
     ctx.run(&["run"]).success();
     ctx.write("src/b.txt", "wasp\n");
     let outcome = ctx.run(&["run"]);
-    assert_eq!(outcome.success().step_lines(), [
-        "[OK] gen ([DURATION]) - cache hit",
-        "[OK] join ([DURATION]) - cache miss (upstream changed: right)",
-        "[OK] left ([DURATION]) - cache hit",
-        "[OK] right ([DURATION]) - cache miss (input changed: src/b.txt)",
-    ]);
+    assert_eq!(
+        outcome.success().step_lines(),
+        [
+            "[OK] gen ([DURATION]) - cache hit",
+            "[OK] join ([DURATION]) - cache miss (upstream changed: right)",
+            "[OK] left ([DURATION]) - cache hit",
+            "[OK] right ([DURATION]) - cache miss (input changed: src/b.txt)",
+        ]
+    );
     assert_eq!(ctx.read("out/join.txt"), "HELLO\nolleh\nwasp\n");
 }
 
@@ -100,15 +106,20 @@ fn deleted_or_edited_outputs_are_restored_from_the_cache() {
     ctx.run(&["run"]).success();
     std::fs::remove_dir_all(ctx.root().join("out")).unwrap();
     let outcome = ctx.run(&["run"]);
-    assert_eq!(outcome.success().step_lines(), [
-        "[OK] gen ([DURATION]) - cache hit, restored 1 output",
-        "[OK] join ([DURATION]) - cache hit, restored 1 output",
-        "[OK] left ([DURATION]) - cache hit, restored 1 output",
-        "[OK] right ([DURATION]) - cache hit, restored 1 output",
-    ]);
+    assert_eq!(
+        outcome.success().step_lines(),
+        [
+            "[OK] gen ([DURATION]) - cache hit, restored 1 output",
+            "[OK] join ([DURATION]) - cache hit, restored 1 output",
+            "[OK] left ([DURATION]) - cache hit, restored 1 output",
+            "[OK] right ([DURATION]) - cache hit, restored 1 output",
+        ]
+    );
     ctx.write("out/join.txt", "tampered\n");
     let outcome = ctx.run(&["run"]);
-    assert!(outcome.success().step_lines().contains(&"[OK] join ([DURATION]) - cache hit, restored 1 output".to_owned()));
+    assert!(
+        outcome.success().step_lines().contains(&"[OK] join ([DURATION]) - cache hit, restored 1 output".to_owned())
+    );
     assert_eq!(ctx.read("out/join.txt"), "HELLO\nolleh\nbee\n");
 }
 
@@ -148,10 +159,10 @@ steps:
 fn selected_steps_run_with_what_they_need_only() {
     let ctx = diamond();
     let outcome = ctx.run(&["run", "left"]);
-    assert_eq!(outcome.success().step_lines(), [
-        "[OK] gen ([DURATION]) - cache miss (no entry)",
-        "[OK] left ([DURATION]) - cache miss (no entry)",
-    ]);
+    assert_eq!(
+        outcome.success().step_lines(),
+        ["[OK] gen ([DURATION]) - cache miss (no entry)", "[OK] left ([DURATION]) - cache miss (no entry)",]
+    );
     let outcome = ctx.run(&["run", "lefft"]);
     assert_snapshot!("unknown_step", outcome.snapshot());
 }
@@ -185,7 +196,8 @@ fn env_is_strict_and_part_of_the_key() {
 
 #[test]
 fn a_changed_command_invalidates() {
-    let ctx = TestContext::new().pipeline("version: \"0.1\"\nsteps:\n  a: { run: \"echo one > f\", inputs: [], outputs: [f] }\n");
+    let ctx = TestContext::new()
+        .pipeline("version: \"0.1\"\nsteps:\n  a: { run: \"echo one > f\", inputs: [], outputs: [f] }\n");
     ctx.run(&["run"]).success();
     ctx.write("attest.yaml", "version: \"0.1\"\nsteps:\n  a: { run: \"echo two > f\", inputs: [], outputs: [f] }\n");
     assert_eq!(ctx.run(&["run"]).success().step_lines(), ["[OK] a ([DURATION]) - cache miss (command changed)"]);
@@ -194,7 +206,8 @@ fn a_changed_command_invalidates() {
 
 #[test]
 fn default_inputs_are_the_workspace_minus_ignores_and_outputs() {
-    let ctx = TestContext::new().pipeline("version: \"0.1\"\nsteps:\n  all: { run: \"ls -R src > listing.txt\", outputs: [listing.txt] }\n");
+    let ctx = TestContext::new()
+        .pipeline("version: \"0.1\"\nsteps:\n  all: { run: \"ls -R src > listing.txt\", outputs: [listing.txt] }\n");
     ctx.write("src/a.c", "a");
     ctx.write("src/scratch.tmp", "x");
     ctx.write(".attestignore", "*.tmp\n");
@@ -207,7 +220,8 @@ fn default_inputs_are_the_workspace_minus_ignores_and_outputs() {
 
 #[test]
 fn a_missing_declared_output_fails_the_step() {
-    let ctx = TestContext::new().pipeline("version: \"0.1\"\nsteps:\n  a: { run: \"true\", inputs: [], outputs: [dist/app] }\n");
+    let ctx = TestContext::new()
+        .pipeline("version: \"0.1\"\nsteps:\n  a: { run: \"true\", inputs: [], outputs: [dist/app] }\n");
     let outcome = ctx.run(&["run"]);
     assert_eq!(outcome.code, 1);
     assert_eq!(outcome.step_lines(), ["[FAIL] a ([DURATION]) - declared output missing: dist/app"]);
@@ -215,7 +229,8 @@ fn a_missing_declared_output_fails_the_step() {
 
 #[test]
 fn timeouts_stop_the_whole_process_group() {
-    let ctx = TestContext::new().pipeline("version: \"0.1\"\nsteps:\n  slow: { run: \"sleep 60 & sleep 60\", inputs: [], timeout: 1s }\n");
+    let ctx = TestContext::new()
+        .pipeline("version: \"0.1\"\nsteps:\n  slow: { run: \"sleep 60 & sleep 60\", inputs: [], timeout: 1s }\n");
     let started = std::time::Instant::now();
     let outcome = ctx.run(&["run"]);
     assert_eq!(outcome.code, 1);
@@ -236,7 +251,8 @@ fn json_lines_events_on_stdout() {
 
 #[test]
 fn verbose_and_stream_show_step_output() {
-    let ctx = TestContext::new().pipeline("version: \"0.1\"\nsteps:\n  talk: { run: \"echo first; echo second\", inputs: [], cache: false }\n");
+    let ctx = TestContext::new()
+        .pipeline("version: \"0.1\"\nsteps:\n  talk: { run: \"echo first; echo second\", inputs: [], cache: false }\n");
     let verbose = ctx.run(&["run", "-v"]);
     assert!(verbose.success().stderr.contains("  | first\n  | second\n"), "{}", verbose.stderr);
     let streamed = ctx.run(&["run", "--stream"]);
