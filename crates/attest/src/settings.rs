@@ -80,15 +80,39 @@ pub(crate) fn load_pipeline(
     let display = display_name(cwd, &path);
     let source =
         fs_err::read_to_string(&path).map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
-    let pipeline = match Pipeline::parse(&display, &source) {
-        Ok(pipeline) => pipeline,
+    let root = path.parent().map_or_else(|| cwd.to_owned(), Path::to_path_buf);
+    let workspace = Workspace::new(&root);
+    // A checked parse of this exact file is kept in `.attest/state`; a large pipeline
+    // then costs a JSON read instead of a YAML parse and validation.
+    let cache_path = workspace.state_dir().join("pipeline.json");
+    let cached = std::fs::read(&cache_path).ok();
+    let pipeline = match Pipeline::parse_cached(&display, &source, cached.as_deref()) {
+        Ok((pipeline, fresh)) => {
+            if let Some(bytes) = fresh {
+                // Only a cache: failing to write it changes nothing.
+                let _ = write_atomically(&cache_path, &bytes);
+            }
+            pipeline
+        }
         Err(errors) => {
             printer.raw_err(&errors.render(&source));
             return Err(AlreadyReported.into());
         }
     };
-    let root = path.parent().map_or_else(|| cwd.to_owned(), Path::to_path_buf);
-    Ok(LoadedPipeline { workspace: Workspace::new(&root), pipeline })
+    Ok(LoadedPipeline { workspace, pipeline })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        // No state directory yet (a workspace attest has never run in): nothing to speed up.
+        return Ok(());
+    }
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The host environment (UTF-8 variables only).

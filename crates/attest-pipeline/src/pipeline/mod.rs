@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use attest_hash::{Digest, FileSet, RelPath, RelPathError};
+use serde::{Deserialize, Serialize};
 
 use crate::did_you_mean::did_you_mean;
 use crate::error::{PipelineError, PipelineErrors};
@@ -19,7 +20,7 @@ const SCHEMA_VERSION: &str = "0.1";
 pub const WORKSPACE_STEP_NAME_RULE: &str = "letters, digits, `-`, `_` and `.`, starting with a letter, digit or `_`";
 
 /// Cache settings with defaults applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheSettings {
     /// Whether the cache is used at all.
     pub enabled: bool,
@@ -32,7 +33,7 @@ pub struct CacheSettings {
 }
 
 /// A checked step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// Unique name.
     pub name: String,
@@ -63,7 +64,8 @@ pub struct Step {
 }
 
 /// A checked pipeline: everything in it has been validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "PipelineSnapshot", into = "PipelineSnapshot")]
 pub struct Pipeline {
     /// The `name:` key, if given.
     pub name: Option<String>,
@@ -78,7 +80,75 @@ pub struct Pipeline {
     graph: Graph,
 }
 
+/// The serialised form of a checked [`Pipeline`] (the graph is rebuilt on load).
+#[derive(Serialize, Deserialize)]
+struct PipelineSnapshot {
+    name: Option<String>,
+    description: Option<String>,
+    cache: CacheSettings,
+    steps: Vec<Step>,
+    digest: Digest,
+}
+
+impl From<Pipeline> for PipelineSnapshot {
+    fn from(p: Pipeline) -> Self {
+        Self { name: p.name, description: p.description, cache: p.cache, steps: p.steps, digest: p.digest }
+    }
+}
+
+impl TryFrom<PipelineSnapshot> for Pipeline {
+    type Error = String;
+
+    fn try_from(s: PipelineSnapshot) -> Result<Self, String> {
+        if s.steps.iter().flat_map(|step| &step.needs).any(|&n| n >= s.steps.len()) {
+            return Err("a step needs a step that does not exist".to_owned());
+        }
+        let graph = Graph::new(s.steps.iter().map(|step| step.needs.clone()).collect())
+            .map_err(|_| "the steps form a cycle".to_owned())?;
+        Ok(Self { name: s.name, description: s.description, cache: s.cache, steps: s.steps, digest: s.digest, graph })
+    }
+}
+
+/// What a cached parse is valid for: the file's name and bytes, this attest's version and
+/// its schema. Any change of these means a full parse.
+fn snapshot_key(file: &str, source: &str) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    for part in
+        [env!("CARGO_PKG_VERSION").as_bytes(), json_schema().to_string().as_bytes(), file.as_bytes(), source.as_bytes()]
+    {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    Digest::blake3(*hasher.finalize().as_bytes())
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedParse {
+    key: Digest,
+    pipeline: Pipeline,
+}
+
 impl Pipeline {
+    /// Like [`parse`](Self::parse), but reuses `cached` (bytes from
+    /// [`to_cached`](Self::to_cached)) when it was made from the same file name, bytes,
+    /// attest version and schema; otherwise parses. Returns the pipeline and, when it had
+    /// to parse, fresh cache bytes to store.
+    pub fn parse_cached(
+        file: &str,
+        source: &str,
+        cached: Option<&[u8]>,
+    ) -> Result<(Self, Option<Vec<u8>>), PipelineErrors> {
+        let key = snapshot_key(file, source);
+        if let Some(hit) =
+            cached.and_then(|bytes| serde_json::from_slice::<CachedParse>(bytes).ok()).filter(|c| c.key == key)
+        {
+            return Ok((hit.pipeline, None));
+        }
+        let pipeline = Self::parse(file, source)?;
+        let bytes = serde_json::to_vec(&CachedParse { key, pipeline: pipeline.clone() }).ok();
+        Ok((pipeline, bytes))
+    }
+
     /// Parses and checks `source`, the contents of the pipeline file named `file` (used in
     /// messages). Returns every problem found, sorted by location.
     pub fn parse(file: &str, source: &str) -> Result<Self, PipelineErrors> {

@@ -210,3 +210,20 @@ proptest::proptest! {
         let _ = Pipeline::parse("attest.yaml", &lines.join("\n"));
     }
 }
+
+#[test]
+fn a_cached_parse_is_reused_only_for_the_same_file() {
+    let (first, bytes) = Pipeline::parse_cached("attest.yaml", GOOD, None).unwrap();
+    let bytes = bytes.unwrap();
+    let (second, fresh) = Pipeline::parse_cached("attest.yaml", GOOD, Some(&bytes)).unwrap();
+    assert!(fresh.is_none(), "the cache was used");
+    assert_eq!(first.steps, second.steps);
+    assert_eq!(first.graph(), second.graph());
+    let edited = GOOD.replace("make test", "make check");
+    let (third, fresh) = Pipeline::parse_cached("attest.yaml", &edited, Some(&bytes)).unwrap();
+    assert!(fresh.is_some());
+    assert_eq!(third.steps[2].run, "make check");
+    assert!(Pipeline::parse_cached("attest.yaml", "version: 1", Some(&bytes)).is_err());
+    let (_, fresh) = Pipeline::parse_cached("attest.yaml", GOOD, Some(b"garbage")).unwrap();
+    assert!(fresh.is_some());
+}
