@@ -48,7 +48,7 @@ done
 
 # -- hashing floor on n2000 ----------------------------------------------------------
 cold=(--cold); [ "${HASH_COLD:-1}" = 0 ] && cold=()
-./hashbench.sh -p projects/n2000 -o "$OUT/hash-n2000" "${cold[@]}"
+ATTEST_BIN="$ATTEST" ./hashbench.sh -p projects/n2000 -o "$OUT/hash-n2000" "${cold[@]}"
 
 echo; echo "=== n200 ==="; cat "$OUT/n200/report.md"
 echo; echo "=== n2000 ==="; cat "$OUT/n2000/report.md"

@@ -43,6 +43,11 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Explain a step's cache key: its parts and what changed since its last run.
     Explain(ExplainArgs),
+    /// Print BLAKE3 digests of files as attest sees them (`b3sum` format).
+    ///
+    /// Each PATH is a file or a pattern as in `inputs` (a directory, a glob, `dir/**`);
+    /// files are hashed in parallel, large ones through a memory map.
+    Hash(HashArgs),
     /// Work with the pipeline file.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -105,6 +110,17 @@ pub(crate) struct RunArgs {
     pub(crate) quiet: bool,
 
     /// `json` prints JSON Lines events (step started/finished, run finished) on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HashArgs {
+    /// Files, directories or patterns.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<String>,
+
+    /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) format: Format,
 }

@@ -64,6 +64,7 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => commands::init(&cwd, &args, printer),
         Command::Run(args) => commands::run(&cwd, &args, printer),
         Command::Explain(args) => commands::explain(&cwd, &args, printer),
+        Command::Hash(args) => commands::hash(&cwd, &args, printer),
         Command::Pipeline(command) => commands::pipeline(&cwd, command, printer),
         Command::Cache(command) => commands::cache(&cwd, command, printer),
     }

@@ -5,12 +5,14 @@
 
 mod cache;
 mod explain;
+mod hash;
 mod init;
 mod pipeline;
 mod run;
 
 pub(crate) use cache::cache;
 pub(crate) use explain::explain;
+pub(crate) use hash::hash;
 pub(crate) use init::init;
 pub(crate) use pipeline::pipeline;
 pub(crate) use run::run;

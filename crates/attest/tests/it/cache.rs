@@ -56,3 +56,20 @@ fn no_cache_and_cache_false_always_run() {
     log.sort();
     assert_eq!(log, ["a", "a", "a", "b", "b"]);
 }
+
+#[test]
+fn hash_prints_b3sum_compatible_digests() {
+    let ctx = TestContext::new();
+    ctx.write("src/a.txt", "alpha\n");
+    ctx.write("src/sub/b.txt", "");
+    let outcome = ctx.run(&["hash", "src", "src/a.txt"]);
+    assert_eq!(
+        outcome.success().stdout,
+        // b3sum of "alpha\n" and of the empty input.
+        format!(
+            "{a}  src/a.txt\naf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262  src/sub/b.txt\n{a}  src/a.txt\n",
+            a = "ac678d92b3d739773d18cd952cfcea443fa4a5a98ffc9554b66795bb22d5532d"
+        )
+    );
+    assert_eq!(ctx.run(&["hash", "nothing/**"]).code, 2);
+}
