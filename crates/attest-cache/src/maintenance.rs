@@ -143,7 +143,7 @@ impl CacheStore {
         let size_of = |keep: &[bool]| -> u64 {
             let mut seen = HashSet::new();
             let mut total = 0;
-            for (i, e) in entries.iter().enumerate().filter(|(i, _)| keep[*i]) {
+            for (_, e) in entries.iter().enumerate().filter(|(i, _)| keep[*i]) {
                 total += e.size;
                 if let Ok(entry) = &e.entry {
                     for blob in entry.blobs() {
@@ -152,7 +152,6 @@ impl CacheStore {
                         }
                     }
                 }
-                let _ = i;
             }
             total
         };

@@ -29,3 +29,4 @@ pub use raw_pipeline::{
     RawStepAttestation, json_schema,
 };
 pub use ready_queue::ReadyQueue;
+pub use units::parse_size;

@@ -39,7 +39,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses `1024`, `500KB`, `10MB`, `10GB` (powers of 1000) and `KiB`/`MiB`/`GiB`/`TiB`
 /// (powers of 1024) into bytes.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let digits = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').count();
     let number: f64 = text[..digits].parse().map_err(|_| format!("`{text}` is not a size"))?;

@@ -2,17 +2,17 @@
 //! back over a channel. Nothing about the graph is shared between threads.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
-use attest_exec::{Executor, ProcessGroups, Signal};
+use attest_exec::{Executor, Signal};
 use attest_hash::{Digest, StatCache, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
-use crate::step_runner::{StepRunner, chain};
+use crate::step_runner::{StepRunner, StepRunnerParts, chain};
 use crate::{
     KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace,
 };
@@ -61,7 +61,7 @@ pub fn run(
     };
     let records = KeyRecords::new(&workspace.state_dir());
     let last_keys = LastKeys::load(&workspace.state_dir());
-    let runner = StepRunner {
+    let runner = StepRunner::new(StepRunnerParts {
         root: &workspace.root,
         pipeline,
         filter,
@@ -69,16 +69,12 @@ pub fn run(
         store: store.as_ref(),
         records: &records,
         last_keys: last_keys.map(),
-        new_keys: Mutex::new(BTreeMap::new()),
         host_env: &options.host_env,
         use_cache,
         reporter,
         executor,
-        groups: ProcessGroups::new(),
         cancelled: interrupted,
-        timed_out: Mutex::new(Default::default()),
-        workspace_inputs: OnceLock::new(),
-    };
+    });
     let jobs = options.jobs.max(1);
     let count = selected.iter().filter(|s| **s).count();
     reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)) });

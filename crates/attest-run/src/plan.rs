@@ -1,17 +1,16 @@
 //! `--dry-run` and `attest explain`: what a run would do, without doing it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, OnceLock};
 
 use attest_cache::{CacheStore, LAYOUT_VERSION};
-use attest_exec::{ProcessExecutor, ProcessGroups};
+use attest_exec::ProcessExecutor;
 use attest_hash::{Digest, StatCache, WorkspaceFilter};
 use attest_pipeline::Pipeline;
 use serde::Serialize;
 
 use crate::miss_reason::differences;
-use crate::step_runner::{StepRunner, chain};
+use crate::step_runner::{StepRunner, StepRunnerParts, chain};
 use crate::{KeyRecord, KeyRecords, LastKeys, MissReason, Reporter, RunError, RunEvent, RunOptions, Workspace};
 
 /// What a run would do with one step.
@@ -77,7 +76,7 @@ pub fn plan(
     let records = KeyRecords::new(&workspace.state_dir());
     let last_keys = LastKeys::load(&workspace.state_dir());
     let not_interrupted = AtomicBool::new(false);
-    let runner = StepRunner {
+    let runner = StepRunner::new(StepRunnerParts {
         root: &workspace.root,
         pipeline,
         filter,
@@ -85,16 +84,12 @@ pub fn plan(
         store: store.as_ref(),
         records: &records,
         last_keys: last_keys.map(),
-        new_keys: Mutex::new(BTreeMap::new()),
         host_env: &options.host_env,
         use_cache,
         reporter,
         executor: &ProcessExecutor,
-        groups: ProcessGroups::new(),
         cancelled: &not_interrupted,
-        timed_out: Mutex::new(Default::default()),
-        workspace_inputs: OnceLock::new(),
-    };
+    });
     let graph = pipeline.graph();
     let mut outputs: HashMap<usize, Digest> = HashMap::new();
     let mut blocked_by: HashMap<usize, String> = HashMap::new();

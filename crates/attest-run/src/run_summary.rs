@@ -36,12 +36,8 @@ pub struct RunSummary {
     /// Whether the run was interrupted.
     pub interrupted: bool,
     /// Wall time of the whole run, in seconds.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::run_event::seconds")]
     pub wall: Duration,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
 impl RunSummary {

@@ -42,6 +42,22 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) workspace_inputs: OnceLock<Result<FileSet, String>>,
 }
 
+/// What a [`StepRunner`] is built from; the rest of its state starts empty.
+pub(crate) struct StepRunnerParts<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) pipeline: &'a Pipeline,
+    pub(crate) filter: WorkspaceFilter,
+    pub(crate) stat_cache: &'a StatCache,
+    pub(crate) store: Option<&'a CacheStore>,
+    pub(crate) records: &'a KeyRecords,
+    pub(crate) last_keys: &'a HashMap<String, Digest>,
+    pub(crate) host_env: &'a BTreeMap<String, String>,
+    pub(crate) use_cache: bool,
+    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) executor: &'a dyn Executor,
+    pub(crate) cancelled: &'a AtomicBool,
+}
+
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -58,7 +74,28 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-impl StepRunner<'_> {
+impl<'a> StepRunner<'a> {
+    pub(crate) fn new(parts: StepRunnerParts<'a>) -> Self {
+        Self {
+            root: parts.root,
+            pipeline: parts.pipeline,
+            filter: parts.filter,
+            stat_cache: parts.stat_cache,
+            store: parts.store,
+            records: parts.records,
+            last_keys: parts.last_keys,
+            new_keys: Mutex::new(BTreeMap::new()),
+            host_env: parts.host_env,
+            use_cache: parts.use_cache,
+            reporter: parts.reporter,
+            executor: parts.executor,
+            groups: ProcessGroups::new(),
+            cancelled: parts.cancelled,
+            timed_out: Mutex::new(HashSet::new()),
+            workspace_inputs: OnceLock::new(),
+        }
+    }
+
     fn all_outputs(&self) -> Vec<RelPath> {
         self.pipeline.steps.iter().flat_map(|s| s.outputs.iter().cloned()).collect()
     }

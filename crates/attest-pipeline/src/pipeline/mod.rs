@@ -276,9 +276,8 @@ impl Semantics<'_> {
             );
         }
         self.unsupported_features(&raw);
-        for (name, value) in &raw.env {
+        for name in raw.env.keys() {
             self.env_name(name, &[key("env")], "env");
-            let _ = value;
         }
         let cache = self.cache_settings(&raw);
         if let Some(shell) = &raw.shell

@@ -56,7 +56,7 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
             Ok(ExitStatus::Success)
         }
         CacheCommand::Gc { file, max_size, retention_days, format } => {
-            let (workspace, store, _lock) = open(cwd, &file, LockMode::Exclusive)?;
+            let (_, store, _lock) = open(cwd, &file, LockMode::Exclusive)?;
             let mut policy = GcPolicy::default();
             if max_size.is_none() || retention_days.is_none() {
                 let path = find_pipeline(cwd, &file)?;
@@ -74,7 +74,6 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
                 policy.max_age = Some(Duration::from_secs(u64::from(days) * 86_400));
             }
             let report = store.gc(policy, SystemTime::now()).map_err(|e| UserError::new(e.to_string()))?;
-            let _ = workspace;
             match format {
                 Format::Json => printer.data(&json!({"gc": report}).to_string()),
                 Format::Human => printer.info(&format!(
@@ -134,11 +133,6 @@ pub(crate) fn cache(cwd: &Path, command: CacheCommand, printer: Printer) -> anyh
 }
 
 fn parse_size_flag(text: &str) -> Result<u64, UserError> {
-    let yaml = format!(
-        "version: \"0.1\"\ncache: {{ max_size: \"{}\" }}\nsteps: {{ a: {{ run: x }} }}\n",
-        text.replace('"', "")
-    );
-    Pipeline::parse("--max-size", &yaml).ok().and_then(|p| p.cache.max_size).ok_or_else(|| {
-        UserError::new(format!("`{text}` is not a size")).hint("write a size such as `10GB` or `512MiB`")
-    })
+    attest_pipeline::parse_size(text)
+        .map_err(|reason| UserError::new(reason).hint("write a size such as `10GB` or `512MiB`"))
 }
