@@ -1,0 +1,92 @@
+//! Receipt files: `.attest/receipts/<UTC time>-<run id>.intoto.jsonl`, JSON Lines of DSSE
+//! envelopes (the in-toto bundle convention), written atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::run_record::RunRecord;
+use crate::statement::SignerRef;
+use crate::timestamp::compact;
+use crate::{Envelope, KeyPair};
+
+/// File name suffix of receipts.
+pub const RECEIPT_SUFFIX: &str = ".intoto.jsonl";
+
+/// A receipt that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to write the receipt `{}`", path.display())]
+pub struct ReceiptWriteError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The envelopes of a run's receipt, signed by `key` when given.
+pub fn envelopes(record: &RunRecord, key: Option<&KeyPair>) -> Vec<Envelope> {
+    let signer = key.map(|key| SignerRef { keyid: key.public().keyid().to_owned(), public_key: key.public().to_pem() });
+    record
+        .statements(signer.as_ref())
+        .iter()
+        .map(|statement| {
+            let payload = serde_json::to_vec(statement).expect("statements serialise to JSON");
+            Envelope::new(&payload, key)
+        })
+        .collect()
+}
+
+/// The receipt's text: one envelope per line.
+pub fn to_jsonl(envelopes: &[Envelope]) -> String {
+    let mut text = String::new();
+    for envelope in envelopes {
+        text.push_str(&envelope.to_line());
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes the receipt of `record` into `dir` (temp file, fsync, rename) and returns its path.
+pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
+    let path = dir.join(format!("{}-{}{RECEIPT_SUFFIX}", compact(record.started), record.run_id));
+    let err = |source| ReceiptWriteError { path: path.clone(), source };
+    fs_err::create_dir_all(dir).map_err(err)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    temp.write_all(to_jsonl(&envelopes(record, key)).as_bytes()).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    temp.persist(&path).map_err(|e| err(e.error))?;
+    Ok(path)
+}
+
+/// The receipts in `dir`, oldest first (names start with the UTC time).
+pub fn list_receipts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut receipts: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(RECEIPT_SUFFIX)))
+            .collect(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    receipts.sort();
+    Ok(receipts)
+}
+
+/// A receipt whose run statement could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptParseError {
+    /// No line at all.
+    #[error("the receipt is empty")]
+    Empty,
+    /// Line 1 is not an envelope of an attest statement.
+    #[error("line 1 is not an attest run statement: {0}")]
+    Invalid(String),
+}
+
+/// The run statement (line 1) of a receipt and its envelope.
+pub fn read_run_statement(text: &str) -> Result<(Envelope, crate::Statement), ReceiptParseError> {
+    let line = text.lines().find(|l| !l.trim().is_empty()).ok_or(ReceiptParseError::Empty)?;
+    let envelope = Envelope::parse(line).map_err(|e| ReceiptParseError::Invalid(e.to_string()))?;
+    let payload = envelope.payload_bytes().map_err(|e| ReceiptParseError::Invalid(e.to_string()))?;
+    let statement = serde_json::from_slice(&payload).map_err(|e| ReceiptParseError::Invalid(e.to_string()))?;
+    Ok((envelope, statement))
+}

@@ -1,0 +1,300 @@
+//! in-toto Statement v1 (<https://github.com/in-toto/attestation/tree/main/spec/v1>) with a
+//! SLSA provenance v1 predicate (<https://slsa.dev/spec/v1.0/provenance>), typed down to
+//! attest's own parameters, so that parsing a statement is also checking its format.
+//! The JSON Schema published in `schemas/receipt-statement.schema.json` is generated from
+//! these types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// `predicateType` of SLSA provenance v1.
+pub const SLSA_PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+/// `buildDefinition.buildType` of an attest run (stable; changes only with its format).
+pub const BUILD_TYPE: &str = "https://attest.dev/buildtypes/run/v1";
+/// `runDetails.builder.id` of attest.
+pub const BUILDER_ID: &str = "https://attest.dev/builder/local/v1";
+
+/// An artifact by name and digest (in-toto ResourceDescriptor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceDescriptor {
+    /// A workspace-relative path for files; `log/<step>` for step logs.
+    pub name: String,
+    /// Digests by algorithm, lowercase hex: `sha256` for subjects and logs, `blake3` for
+    /// the inputs (attest's own file digest).
+    pub digest: BTreeMap<String, String>,
+    /// Media type, for logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Extra facts: the BLAKE3 digest of subjects and the step that produced them.
+    #[serde(default, skip_serializing_if = "Annotations::is_empty")]
+    pub annotations: Annotations,
+}
+
+/// Annotations attest puts on resource descriptors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Annotations {
+    /// BLAKE3 of the content, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// The step that produced the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+impl Annotations {
+    fn is_empty(&self) -> bool {
+        self.blake3.is_none() && self.step.is_none()
+    }
+}
+
+/// An in-toto Statement v1 carrying SLSA provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "attest receipt statement (in-toto Statement v1, SLSA provenance v1)")]
+pub struct Statement {
+    /// [`STATEMENT_TYPE`].
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    /// What the statement is about: the outputs, by `sha256`.
+    pub subject: Vec<ResourceDescriptor>,
+    /// [`SLSA_PROVENANCE`].
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The provenance.
+    pub predicate: Provenance,
+}
+
+/// SLSA provenance v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Provenance {
+    /// What was built and how.
+    pub build_definition: BuildDefinition,
+    /// Who built it, when.
+    pub run_details: RunDetails,
+}
+
+/// SLSA buildDefinition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuildDefinition {
+    /// [`BUILD_TYPE`].
+    pub build_type: String,
+    /// What the user asked for.
+    pub external_parameters: ExternalParameters,
+    /// What attest resolved: per-step commands, environments and results.
+    pub internal_parameters: InternalParameters,
+    /// The input files with their BLAKE3 digests.
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+/// The pipeline and the steps asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalParameters {
+    /// The pipeline file.
+    pub pipeline: PipelineRef,
+    /// The steps named on the command line (empty: all of them).
+    pub steps: Vec<String>,
+}
+
+/// A pipeline file by name, path and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineRef {
+    /// The pipeline's `name:` (or the workspace directory's name).
+    pub name: String,
+    /// The file, relative to the workspace root.
+    pub path: String,
+    /// `sha256` and `blake3` of its bytes.
+    pub digest: BTreeMap<String, String>,
+}
+
+/// attest's resolved parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternalParameters {
+    /// The run as a whole.
+    pub run: RunInfo,
+    /// The machine and workspace the run happened on (run statements only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentSnapshot>,
+    /// The steps: every selected step in a run statement, one in a step statement.
+    pub steps: Vec<StepParameters>,
+    /// The key the run was signed with (absent when unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignerRef>,
+}
+
+/// Whether a statement covers the run or one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The run statement (line 1).
+    Run,
+    /// A statement for one step (`attestation.sign_all_steps`).
+    Step,
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    /// What this statement covers.
+    pub scope: Scope,
+    /// `succeeded`, `failed` or `interrupted`.
+    pub status: String,
+    /// Wall time of the run, in seconds.
+    pub duration_secs: f64,
+    /// Whether every executed or cached step also has its own statement.
+    pub sign_all_steps: bool,
+}
+
+/// One step as it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepParameters {
+    /// Step name.
+    pub name: String,
+    /// The command text.
+    pub command: String,
+    /// The shell argv the command was given to.
+    pub shell: Vec<String>,
+    /// Working directory, relative to the workspace root.
+    pub working_dir: String,
+    /// The variables that reached the command (secret values redacted).
+    pub env: BTreeMap<String, String>,
+    /// Steps it needs.
+    pub needs: Vec<String>,
+    /// `succeeded`, `failed`, `skipped` or `cancelled`.
+    pub status: String,
+    /// Exit code of the command (absent when it did not run to an exit code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Time spent on the step, in seconds.
+    pub duration_secs: f64,
+    /// Whether the result came from the cache.
+    pub cache_hit: bool,
+    /// The cache key (`blake3:<hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
+    /// Why the cache missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_reason: Option<String>,
+    /// Input files (digests in `resolvedDependencies`).
+    pub inputs: Vec<String>,
+    /// Output files (digests in `subject`).
+    pub outputs: Vec<String>,
+}
+
+/// The machine and workspace a run happened on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSnapshot {
+    /// Operating system (`linux`).
+    pub os: String,
+    /// CPU architecture (`x86_64`).
+    pub arch: String,
+    /// Kernel release, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// attest's version.
+    pub attest_version: String,
+    /// The git work tree, when the workspace is in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+    /// `sha256` of the lock files found at the workspace root, by path.
+    pub lock_files: BTreeMap<String, String>,
+    /// Versions of the tools the steps declare, by name (first line of `--version`).
+    pub tools: BTreeMap<String, String>,
+}
+
+/// The git state of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitInfo {
+    /// `HEAD`'s commit.
+    pub commit: String,
+    /// The branch, when on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Whether tracked files have uncommitted changes.
+    pub dirty: bool,
+}
+
+/// The key that signed the statement, as the signer declared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignerRef {
+    /// The securesystemslib keyid.
+    pub keyid: String,
+    /// The public key, SPKI PEM.
+    pub public_key: String,
+}
+
+/// SLSA runDetails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunDetails {
+    /// The builder.
+    pub builder: Builder,
+    /// Invocation id and times.
+    pub metadata: BuildMetadata,
+    /// Step logs, by digest.
+    pub byproducts: Vec<ResourceDescriptor>,
+}
+
+/// SLSA builder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Builder {
+    /// [`BUILDER_ID`].
+    pub id: String,
+    /// Versions of its components (`attest`).
+    pub version: BTreeMap<String, String>,
+}
+
+/// SLSA BuildMetadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuildMetadata {
+    /// The run id.
+    pub invocation_id: String,
+    /// RFC 3339 start time (UTC).
+    pub started_on: String,
+    /// RFC 3339 end time (UTC).
+    pub finished_on: String,
+}
+
+impl Statement {
+    /// Whether this is a run statement (as opposed to a step statement).
+    pub fn is_run(&self) -> bool {
+        self.predicate.build_definition.internal_parameters.run.scope == Scope::Run
+    }
+
+    /// The steps it records.
+    pub fn steps(&self) -> &[StepParameters] {
+        &self.predicate.build_definition.internal_parameters.steps
+    }
+
+    /// The subject named `path`.
+    pub fn subject(&self, path: &str) -> Option<&ResourceDescriptor> {
+        self.subject.iter().find(|s| s.name == path)
+    }
+
+    /// The dependency named `path`.
+    pub fn dependency(&self, path: &str) -> Option<&ResourceDescriptor> {
+        self.predicate.build_definition.resolved_dependencies.iter().find(|d| d.name == path)
+    }
+
+    /// The JSON Schema of statements.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Statement)).expect("a schema serialises to JSON")
+    }
+}
