@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use attest_hash::{Digest, Manifest};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,13 @@ pub struct ActionEntry {
     pub log: Option<Digest>,
     /// When the entry was written (seconds since the Unix epoch).
     pub created_at: u64,
+    /// SHA-256 (hex) of each output by path, for receipts' subjects, so that a cache hit
+    /// never reads its outputs again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_sha256: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the log blob, for receipts' byproducts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_sha256: Option<String>,
 }
 
 impl ActionEntry {
@@ -36,7 +45,18 @@ impl ActionEntry {
         log: Option<Digest>,
         created_at: u64,
     ) -> Self {
-        Self { version: ENTRY_VERSION, key, step: step.to_owned(), outputs, exit_code: 0, duration_ms, log, created_at }
+        Self {
+            version: ENTRY_VERSION,
+            key,
+            step: step.to_owned(),
+            outputs,
+            exit_code: 0,
+            duration_ms,
+            log,
+            created_at,
+            output_sha256: BTreeMap::new(),
+            log_sha256: None,
+        }
     }
 
     /// Every blob the entry needs.

@@ -42,6 +42,29 @@ pub fn hash_file(path: &Path, size: u64) -> Result<Digest, HashError> {
     Ok(Digest::blake3(*hasher.finalize().as_bytes()))
 }
 
+/// The SHA-256 digest of `data` (receipt subjects: the algorithm every verifier knows).
+pub fn sha256_bytes(data: &[u8]) -> Digest {
+    use sha2::Digest as _;
+    Digest::sha256(sha2::Sha256::digest(data).into())
+}
+
+/// The SHA-256 digest of a file's bytes, read in blocks.
+pub fn sha256_file(path: &Path) -> Result<Digest, HashError> {
+    use sha2::Digest as _;
+    let err = |source| HashError { path: path.to_owned(), source };
+    let mut file = fs_err::File::open(path).map_err(err)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(Digest::sha256(hasher.finalize().into()))
+}
+
 #[cfg(test)]
 #[cfg_attr(test, allow(clippy::unwrap_used))]
 mod tests {
@@ -55,7 +78,13 @@ mod tests {
             let path = dir.path().join(format!("f{size}"));
             std::fs::write(&path, &data).unwrap();
             assert_eq!(hash_file(&path, size as u64).unwrap(), hash_bytes(&data));
+            assert_eq!(sha256_file(&path).unwrap(), sha256_bytes(&data));
         }
+    }
+
+    #[test]
+    fn sha256_matches_the_standard_vector() {
+        assert_eq!(sha256_bytes(b"abc").hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

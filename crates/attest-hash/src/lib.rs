@@ -21,7 +21,7 @@ mod stat_cache;
 
 pub use canonical::{CanonicalJsonError, canonical_json, digest_json};
 pub use digest::{Algorithm, Digest, DigestParseError};
-pub use file_digest::{HashError, hash_bytes, hash_file};
+pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_file};
 pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
 pub use manifest::{EntryKind, Manifest, ManifestEntry};
 pub use rel_path::{RelPath, RelPathError};

@@ -23,7 +23,7 @@ mod units;
 pub use error::{PipelineError, PipelineErrors};
 pub use graph::Graph;
 pub use node::Location;
-pub use pipeline::{CacheSettings, Pipeline, Step, WORKSPACE_STEP_NAME_RULE};
+pub use pipeline::{AttestationSettings, CacheSettings, Pipeline, Step, WORKSPACE_STEP_NAME_RULE};
 pub use raw_pipeline::{
     HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawStep,
     RawStepAttestation, json_schema,

@@ -30,6 +30,10 @@ pub struct RawPipeline {
     /// Receipt and verification settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<RawAttestation>,
+    /// Host variables every step receives as secrets: their values come from the host
+    /// environment, are redacted from logs and receipts, and enter cache keys only hashed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
     /// Cache settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<RawCacheSettings>,
@@ -67,6 +71,14 @@ pub struct RawStep {
     /// Host variables allowed to reach the command; their names and values enter the key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_passthrough: Vec<String>,
+    /// Host variables this step receives as secrets (in addition to the pipeline's):
+    /// redacted from logs and receipts, hashed into the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Tools the step uses, e.g. `[gcc, node]`; each one's `--version` is recorded in the
+    /// receipt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
     /// Whether results of this step are cached (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
@@ -129,6 +141,10 @@ pub struct RawAttestation {
     /// Build every step twice and compare the outputs.
     #[serde(default)]
     pub require_reproducible: bool,
+    /// Fail a step whose outputs contain a credential (`attest scan` findings of high
+    /// severity).
+    #[serde(default)]
+    pub scan_outputs: bool,
 }
 
 /// Per-step attestation settings.

@@ -28,11 +28,11 @@ pub use receipt_file::{
     RECEIPT_SUFFIX, ReceiptParseError, ReceiptWriteError, envelopes, list_receipts, read_run_statement, to_jsonl,
     write_receipt,
 };
-pub use run_record::{LogDigest, OutputFile, RunRecord, StepRecord, seconds};
+pub use run_record::{LogDigest, OutputFile, RunRecord, StepRecord, new_run_id, seconds};
 pub use statement::{
     Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, EnvironmentSnapshot,
     ExternalParameters, GitInfo, InternalParameters, PipelineRef, Provenance, ResourceDescriptor, RunDetails, RunInfo,
     SLSA_PROVENANCE, STATEMENT_TYPE, Scope, SignerRef, Statement, StepParameters,
 };
 pub use timestamp::{compact, parse_rfc3339, rfc3339};
-pub use verification::{Check, CheckStatus, ReceiptReadError, Report, VerifyOptions, sha256_file, verify};
+pub use verification::{Check, CheckStatus, ReceiptReadError, Report, VerifyOptions, verify};

@@ -51,6 +51,8 @@ pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> R
     fs_err::create_dir_all(dir).map_err(err)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     temp.write_all(to_jsonl(&envelopes(record, key)).as_bytes()).map_err(err)?;
+    // Receipts are public records: readable by everyone, unlike the 0600 temp file default.
+    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
     temp.as_file().sync_all().map_err(err)?;
     temp.persist(&path).map_err(|e| err(e.error))?;
     Ok(path)

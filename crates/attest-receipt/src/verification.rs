@@ -2,12 +2,10 @@
 //! what was found; verification never stops at the first failure.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 
 use attest_hash::RelPath;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::statement::{BUILD_TYPE, SLSA_PROVENANCE, STATEMENT_TYPE, Scope, Statement};
 use crate::timestamp::parse_rfc3339;
@@ -333,33 +331,14 @@ fn file_digests(workspace: &Path, path: &str, sha: bool) -> Result<(String, Opti
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(&full).map_err(|e| e.to_string())?;
         let bytes = target.as_os_str().as_encoded_bytes();
-        return Ok((attest_hash::hash_bytes(bytes).hex(), sha.then(|| hex(&Sha256::digest(bytes)))));
+        return Ok((attest_hash::hash_bytes(bytes).hex(), sha.then(|| attest_hash::sha256_bytes(bytes).hex())));
     }
     if !meta.is_file() {
         return Err("not a file".to_owned());
     }
     let blake3 = attest_hash::hash_file(&full, meta.len()).map_err(|e| e.to_string())?.hex();
-    Ok((blake3, if sha { Some(sha256_file(&full).map_err(|e| e.to_string())?) } else { None }))
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of a file's content, lowercase hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+    let sha256 = if sha { Some(attest_hash::sha256_file(&full).map_err(|e| e.to_string())?.hex()) } else { None };
+    Ok((blake3, sha256))
 }
 
 fn pipeline_check(run: Option<&Statement>, workspace: &Path) -> Check {
@@ -376,7 +355,7 @@ fn pipeline_check(run: Option<&Statement>, workspace: &Path) -> Check {
     };
     match std::fs::read(rel.under(workspace)) {
         Ok(bytes) => {
-            let actual = hex(&Sha256::digest(&bytes));
+            let actual = attest_hash::sha256_bytes(&bytes).hex();
             let status = if actual == recorded { CheckStatus::Pass } else { CheckStatus::Fail };
             Check::new("pipeline_digest", status, expected, format!("sha256:{actual}")).detail(&pipeline.path)
         }

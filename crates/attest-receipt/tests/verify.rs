@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
+use attest_hash::sha256_file;
 use attest_receipt::{
     CheckStatus, Envelope, EnvironmentSnapshot, KeyPair, KeyStore, OutputFile, PipelineRef, Report, RunRecord,
-    StepParameters, StepRecord, VerifyOptions, envelopes, sha256_file, to_jsonl, verify,
+    StepParameters, StepRecord, VerifyOptions, envelopes, to_jsonl, verify,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -40,7 +41,7 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             .iter()
             .map(|p| OutputFile {
                 path: (*p).to_owned(),
-                sha256: sha256_file(&root.join(p)).unwrap(),
+                sha256: sha256_file(&root.join(p)).unwrap().hex(),
                 blake3: blake3_hex(&root.join(p)),
             })
             .collect(),
@@ -75,7 +76,7 @@ impl Fixture {
             pipeline: PipelineRef {
                 name: "demo".to_owned(),
                 path: "attest.yaml".to_owned(),
-                digest: BTreeMap::from([("sha256".to_owned(), sha256_file(&root.join("attest.yaml")).unwrap())]),
+                digest: BTreeMap::from([("sha256".to_owned(), sha256_file(&root.join("attest.yaml")).unwrap().hex())]),
             },
             requested_steps: Vec::new(),
             environment: EnvironmentSnapshot {

@@ -23,8 +23,14 @@ pub struct CacheKey {
     pub shell: Vec<String>,
     /// The working directory relative to the workspace root (`.` for the root).
     pub working_dir: String,
-    /// Every variable that reaches the command, by name (unset is absent; empty is "").
+    /// Every variable that reaches the command, by name (unset is absent; empty is ""),
+    /// except secrets.
     pub env: BTreeMap<String, String>,
+    /// Secrets that reach the command: name to the BLAKE3 of the value, never the value.
+    /// Absent from the key's JSON when there are none, so keys without secrets keep their
+    /// digests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, Digest>,
     /// Digest of the inputs' manifest.
     pub inputs: Digest,
     /// Declared outputs.
@@ -44,9 +50,9 @@ impl CacheKey {
     }
 }
 
-/// The variables a step's command sees: `PATH` from the host (so commands are found; its
-/// value is part of the key), the host variables the step lists in `env_passthrough`
-/// (when set), then the pipeline's and step's `env`.
+/// The variables a step's command sees, secrets aside: `PATH` from the host (so commands
+/// are found; its value is part of the key), the host variables the step lists in
+/// `env_passthrough` (when set), then the pipeline's and step's `env`.
 pub fn command_env(step: &Step, host_env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     if let Some(path) = host_env.get("PATH") {
@@ -60,7 +66,16 @@ pub fn command_env(step: &Step, host_env: &BTreeMap<String, String>) -> BTreeMap
     for (name, value) in &step.env {
         env.insert(name.clone(), value.clone());
     }
+    for name in &step.secrets {
+        env.remove(name);
+    }
     env
+}
+
+/// The secrets a step's command receives: the values of its `secrets` in the host
+/// environment (unset ones are absent).
+pub fn secret_env(step: &Step, host_env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    step.secrets.iter().filter_map(|name| Some((name.clone(), host_env.get(name)?.clone()))).collect()
 }
 
 /// `linux-x86_64` and the like.

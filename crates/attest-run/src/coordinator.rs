@@ -1,18 +1,18 @@
 //! One coordinator owns the run state; a bounded pool of workers runs steps and reports
 //! back over a channel. Nothing about the graph is shared between threads.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
 use attest_exec::{Executor, Signal};
-use attest_hash::{Digest, StatCache, WorkspaceFilter};
+use attest_hash::{Digest, Manifest, StatCache, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
-use crate::step_runner::{StepRunner, StepRunnerParts, chain};
+use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, chain};
 use crate::{
     KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace,
 };
@@ -28,7 +28,7 @@ enum Message {
 
 struct Job {
     step: usize,
-    upstream: BTreeMap<String, Digest>,
+    upstream: Vec<Upstream>,
 }
 
 /// Runs the selected steps of `pipeline` in `workspace`.
@@ -126,7 +126,7 @@ fn schedule(
     let priority = graph.remaining_path(&vec![1; graph.len()]);
     let mut queue = ReadyQueue::new(graph, selected, priority);
     let mut reports = Vec::new();
-    let mut outputs: Vec<Option<Digest>> = vec![None; graph.len()];
+    let mut outputs: Vec<Option<(Digest, Arc<Manifest>)>> = vec![None; graph.len()];
     let mut running: HashMap<usize, Option<Instant>> = HashMap::new();
     let mut terminated_at: HashMap<usize, Instant> = HashMap::new();
     let mut cancel_started: Option<Instant> = None;
@@ -142,7 +142,7 @@ fn schedule(
                 loop {
                     let job = job_rx.lock().expect("job queue lock is never poisoned").recv();
                     let Ok(job) = job else { break };
-                    let report = runner.run(job.step, job.upstream);
+                    let report = runner.run(job.step, &job.upstream);
                     if done_tx.send(Message::Finished(job.step, report)).is_err() {
                         break;
                     }
@@ -175,7 +175,14 @@ fn schedule(
                 let upstream = graph
                     .dependencies(step)
                     .iter()
-                    .filter_map(|&d| outputs[d].map(|digest| (pipeline.steps[d].name.clone(), digest)))
+                    .filter_map(|&d| {
+                        let (digest, outputs) = outputs[d].as_ref()?;
+                        Some(Upstream {
+                            step: pipeline.steps[d].name.clone(),
+                            digest: *digest,
+                            outputs: Arc::clone(outputs),
+                        })
+                    })
                     .collect();
                 let deadline = pipeline.steps[step].timeout.map(|t| Instant::now() + t);
                 running.insert(step, deadline);
@@ -200,7 +207,7 @@ fn schedule(
                     running.remove(&step);
                     terminated_at.remove(&step);
                     let ok = report.succeeded();
-                    outputs[step] = report.outputs.as_ref().map(attest_hash::Manifest::digest);
+                    outputs[step] = report.outputs.as_ref().map(|m| (m.digest(), Arc::new(m.clone())));
                     let name = report.step.clone();
                     let was_cancelled = report.status == StepStatus::Cancelled;
                     finish(&mut reports, report);

@@ -5,35 +5,42 @@
 //! - [`run`]: the run itself; events go to a [`Reporter`], the result is a [`RunSummary`].
 //! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
 //! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
+//! - [`write_run_receipt`]: the run's receipt, from its summary and an
+//!   [`environment_snapshot`].
 //!
 //! The CLI owns signals and the environment: it passes the host environment and an
 //! interrupt flag in, so this crate never reads either itself.
 
 mod cache_key;
 mod coordinator;
+mod environment_snapshot;
 mod key_record;
 mod last_keys;
 mod miss_reason;
 mod plan;
 mod run_error;
 mod run_event;
+mod run_receipt;
 mod run_summary;
 mod step_runner;
 mod workspace;
 
-pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform};
+pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform, secret_env};
 pub use coordinator::run;
+pub use environment_snapshot::{LOCK_FILES, environment_snapshot};
 pub use key_record::{KeyRecord, KeyRecords};
 pub(crate) use last_keys::LastKeys;
 pub use miss_reason::{MissReason, differences};
 pub use plan::{PlanEntry, Prediction, plan};
 pub use run_error::RunError;
 pub use run_event::{CacheStatus, Failure, Reporter, RunEvent, StepReport, StepStatus};
+pub use run_receipt::{ReceiptContext, run_record, write_run_receipt};
 pub use run_summary::{RunOptions, RunSummary};
 pub use workspace::Workspace;
 
-/// The steps to run: `targets` and everything they need, or every step.
-pub(crate) fn select(pipeline: &attest_pipeline::Pipeline, targets: &[String]) -> Result<Vec<bool>, RunError> {
+/// The steps to run, as a mask over the pipeline's steps: `targets` and everything they
+/// need, or every step.
+pub fn select(pipeline: &attest_pipeline::Pipeline, targets: &[String]) -> Result<Vec<bool>, RunError> {
     if targets.is_empty() {
         return Ok(vec![true; pipeline.steps.len()]);
     }

@@ -23,6 +23,11 @@ pub enum MissReason {
         /// Its name.
         name: String,
     },
+    /// A secret's value changed, appeared or disappeared.
+    SecretChanged {
+        /// Its name.
+        name: String,
+    },
     /// The command text changed.
     CommandChanged,
     /// The shell or working directory changed.
@@ -49,6 +54,7 @@ impl fmt::Display for MissReason {
             MissReason::InputChanged { path, more: 0 } => write!(f, "input changed: {path}"),
             MissReason::InputChanged { path, more } => write!(f, "input changed: {path} and {more} more"),
             MissReason::EnvChanged { name } => write!(f, "env changed: {name}"),
+            MissReason::SecretChanged { name } => write!(f, "secret changed: {name}"),
             MissReason::CommandChanged => f.write_str("command changed"),
             MissReason::ShellChanged => f.write_str("shell or working directory changed"),
             MissReason::OutputsChanged => f.write_str("declared outputs changed"),
@@ -75,6 +81,12 @@ pub fn differences(previous: &KeyRecord, current: &KeyRecord) -> Vec<MissReason>
     for name in names {
         if old.env.get(name) != new.env.get(name) {
             reasons.push(MissReason::EnvChanged { name: name.clone() });
+        }
+    }
+    let secrets: std::collections::BTreeSet<&String> = old.secrets.keys().chain(new.secrets.keys()).collect();
+    for name in secrets {
+        if old.secrets.get(name) != new.secrets.get(name) {
+            reasons.push(MissReason::SecretChanged { name: name.clone() });
         }
     }
     for (step, digest) in &current.upstream {

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use attest_hash::{Digest, Manifest};
@@ -43,6 +44,25 @@ pub enum Failure {
         /// The output path.
         path: String,
     },
+    /// An upstream output on disk no longer matches what its step recorded
+    /// (`attestation.verify_dependencies`).
+    DependencyChanged {
+        /// The file.
+        path: String,
+        /// The digest the upstream step recorded.
+        expected: String,
+        /// The digest on disk (or `missing`).
+        actual: String,
+    },
+    /// An output holds a credential (`attestation.scan_outputs`).
+    SecretInOutput {
+        /// The file.
+        path: String,
+        /// The rule that matched.
+        rule: String,
+        /// The line.
+        line: usize,
+    },
     /// attest could not run or cache the step (spawn failure, I/O).
     Error {
         /// What happened, with its causes.
@@ -71,6 +91,12 @@ impl std::fmt::Display for Failure {
             Failure::Signal { signal } => write!(f, "killed by signal {signal}"),
             Failure::TimedOut { after_ms } => write!(f, "timed out after {}", human_duration(*after_ms)),
             Failure::OutputMissing { path } => write!(f, "declared output missing: {path}"),
+            Failure::DependencyChanged { path, expected, actual } => {
+                write!(f, "upstream output changed: {path} (recorded {expected}, now {actual})")
+            }
+            Failure::SecretInOutput { path, rule, line } => {
+                write!(f, "output {path} line {line} holds a credential ({rule})")
+            }
             Failure::Error { message } => f.write_str(message),
         }
     }
@@ -118,9 +144,24 @@ pub struct StepReport {
     pub outputs: Option<Manifest>,
     /// Files written back from the cache.
     pub restored: usize,
-    /// Captured output of the command (the tail, when long).
+    /// Captured output of the command (the tail, when long), secrets redacted.
     #[serde(skip)]
     pub log: Vec<u8>,
+    /// Exit code of the command (0 for cache hits: only successes are cached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The input files behind the key.
+    #[serde(skip)]
+    pub inputs: Option<Manifest>,
+    /// The variables that reached the command; secrets as `[REDACTED:NAME]`.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// SHA-256 of each output, by path.
+    #[serde(skip)]
+    pub output_sha256: BTreeMap<String, Digest>,
+    /// BLAKE3 and SHA-256 of the log, when there is one.
+    #[serde(skip)]
+    pub log_digests: Option<(Digest, Digest)>,
 }
 
 /// Durations in JSON: seconds, rounded to milliseconds.
@@ -139,6 +180,11 @@ impl StepReport {
             outputs: None,
             restored: 0,
             log: Vec::new(),
+            exit_code: None,
+            inputs: None,
+            env: BTreeMap::new(),
+            output_sha256: BTreeMap::new(),
+            log_digests: None,
         }
     }
 

@@ -4,15 +4,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use attest_cache::{ActionEntry, CacheStore};
 use attest_exec::{ExecRequest, Executor, Exit, ProcessGroups};
 use attest_hash::{Digest, EntryKind, FileSet, Manifest, RelPath, StatCache, WorkspaceFilter};
 use attest_pipeline::{Pipeline, Step};
+use attest_secrets::Redactor;
 
-use crate::cache_key::{command_env, platform};
+use crate::cache_key::{command_env, platform, secret_env};
 use crate::miss_reason::differences;
 use crate::{
     CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport,
@@ -21,6 +22,19 @@ use crate::{
 
 /// Output kept per step (the tail).
 const OUTPUT_LIMIT: usize = 1024 * 1024;
+/// Outputs larger than this are not scanned for credentials (`scan_outputs`).
+const SCAN_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// A finished upstream step as a downstream step sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    /// Its name.
+    pub(crate) step: String,
+    /// The digest of its output manifest.
+    pub(crate) digest: Digest,
+    /// Its outputs.
+    pub(crate) outputs: Arc<Manifest>,
+}
 
 /// Everything workers share during one run.
 pub(crate) struct StepRunner<'a> {
@@ -74,6 +88,33 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// What [`StepRunner::execute`] needs about the step at hand.
+struct Execution<'a> {
+    index: usize,
+    step: &'a Step,
+    record: &'a KeyRecord,
+    secrets: BTreeMap<String, String>,
+    redactor: &'a Redactor,
+    cacheable: bool,
+    started: Instant,
+}
+
+/// A text value with credential shapes masked.
+fn redact_text(redactor: &Redactor, text: &str) -> String {
+    String::from_utf8_lossy(&redactor.redact(text.as_bytes())).into_owned()
+}
+
+/// SHA-256 of a workspace file or symlink (of its target text).
+fn sha256_of(path: &Path, kind: EntryKind) -> Option<Digest> {
+    match kind {
+        EntryKind::File => attest_hash::sha256_file(path).ok(),
+        EntryKind::Symlink => {
+            std::fs::read_link(path).ok().map(|t| attest_hash::sha256_bytes(t.as_os_str().as_encoded_bytes()))
+        }
+        EntryKind::Missing => None,
+    }
+}
+
 impl<'a> StepRunner<'a> {
     pub(crate) fn new(parts: StepRunnerParts<'a>) -> Self {
         Self {
@@ -123,6 +164,10 @@ impl<'a> StepRunner<'a> {
             shell: step.shell.clone(),
             working_dir: step.working_dir.as_ref().map_or_else(|| ".".to_owned(), ToString::to_string),
             env: command_env(step, self.host_env),
+            secrets: secret_env(step, self.host_env)
+                .into_iter()
+                .map(|(name, value)| (name, Digest::of_bytes(value.as_bytes())))
+                .collect(),
             inputs: inputs.digest(),
             outputs: step.outputs.iter().map(ToString::to_string).collect(),
             upstream: upstream_digests,
@@ -154,12 +199,48 @@ impl<'a> StepRunner<'a> {
         self.reporter.report(RunEvent::Warning(message));
     }
 
+    /// The first upstream output that no longer matches its recorded digest.
+    fn changed_dependency(&self, upstream: &[Upstream]) -> Option<Failure> {
+        for output in upstream.iter().flat_map(|u| u.outputs.entries()) {
+            let Some(expected) = output.digest else { continue };
+            if self.is_up_to_date(output) {
+                continue;
+            }
+            let dest = output.path.under(self.root);
+            let actual = match std::fs::symlink_metadata(&dest) {
+                Ok(meta) if meta.file_type().is_symlink() => std::fs::read_link(&dest)
+                    .map(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()).to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+                Ok(meta) => attest_hash::hash_file(&dest, meta.len()).map_or_else(|e| chain(&e), |d| d.to_string()),
+                Err(_) => "missing".to_owned(),
+            };
+            let actual =
+                if actual == expected.to_string() { "a different file type or mode".to_owned() } else { actual };
+            return Some(Failure::DependencyChanged {
+                path: output.path.to_string(),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+        None
+    }
+
     /// Runs one step to its report.
-    pub(crate) fn run(&self, index: usize, upstream: BTreeMap<String, Digest>) -> StepReport {
+    pub(crate) fn run(&self, index: usize, upstream: &[Upstream]) -> StepReport {
         let step = &self.pipeline.steps[index];
         let started = Instant::now();
         self.reporter.report(RunEvent::StepStarted { step: &step.name });
         let mut report = StepReport::unfinished(&step.name, StepStatus::Succeeded);
+        if self.pipeline.attestation.verify_dependencies
+            && let Some(failure) = self.changed_dependency(upstream)
+        {
+            report.status = StepStatus::Failed { failure };
+            report.duration = started.elapsed();
+            return report;
+        }
+        let upstream = upstream.iter().map(|u| (u.step.clone(), u.digest)).collect();
+        let secrets = secret_env(step, self.host_env);
+        let redactor = Redactor::new(secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let record = match self.key_record(step, upstream) {
             Ok(record) => record,
             Err(message) => {
@@ -171,6 +252,11 @@ impl<'a> StepRunner<'a> {
             }
         };
         report.key = Some(record.key);
+        report.inputs = Some(record.inputs.clone());
+        report.env = record.parts.env.iter().map(|(k, v)| (k.clone(), redact_text(&redactor, v))).collect();
+        for name in secrets.keys() {
+            report.env.insert(name.clone(), format!("[REDACTED:{name}]"));
+        }
         let cacheable = self.use_cache && step.cache;
         let mut reason = MissReason::CacheDisabled;
         if let (true, Some(store)) = (cacheable, self.store) {
@@ -181,6 +267,17 @@ impl<'a> StepRunner<'a> {
                         self.remember(step, &record);
                         report.cache = Some(CacheStatus::Hit);
                         report.restored = restored;
+                        report.exit_code = Some(entry.exit_code);
+                        report.log_digests = entry.log.zip(
+                            entry
+                                .log_sha256
+                                .as_deref()
+                                .and_then(|h| Digest::from_hex(attest_hash::Algorithm::Sha256, h).ok()),
+                        );
+                        report.output_sha256 = self.output_sha256(&entry.outputs, &entry.output_sha256);
+                        if let Err(failure) = self.scan_outputs(&entry.outputs) {
+                            report.status = StepStatus::Failed { failure };
+                        }
                         report.outputs = Some(entry.outputs);
                         report.duration = started.elapsed();
                         return report;
@@ -206,23 +303,65 @@ impl<'a> StepRunner<'a> {
             report.duration = started.elapsed();
             return report;
         }
-        self.execute(index, step, &record, cacheable, started, report)
+        let execution = Execution { index, step, record: &record, secrets, redactor: &redactor, cacheable, started };
+        self.execute(execution, report)
     }
 
-    fn execute(
-        &self,
-        index: usize,
-        step: &Step,
-        record: &KeyRecord,
-        cacheable: bool,
-        started: Instant,
-        mut report: StepReport,
-    ) -> StepReport {
+    /// SHA-256 of each output: from the cache entry when it has them, else read.
+    fn output_sha256(&self, outputs: &Manifest, known: &BTreeMap<String, String>) -> BTreeMap<String, Digest> {
+        outputs
+            .entries()
+            .iter()
+            .filter(|e| e.digest.is_some())
+            .filter_map(|e| {
+                let path = e.path.to_string();
+                let digest = known
+                    .get(&path)
+                    .and_then(|h| Digest::from_hex(attest_hash::Algorithm::Sha256, h).ok())
+                    .or_else(|| sha256_of(&e.path.under(self.root), e.kind))?;
+                Some((path, digest))
+            })
+            .collect()
+    }
+
+    /// With `attestation.scan_outputs`, fails on the first high-severity credential in an
+    /// output file.
+    fn scan_outputs(&self, outputs: &Manifest) -> Result<(), Failure> {
+        if !self.pipeline.attestation.scan_outputs {
+            return Ok(());
+        }
+        for entry in outputs.entries().iter().filter(|e| e.kind == EntryKind::File) {
+            let path = entry.path.under(self.root);
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > SCAN_LIMIT) {
+                self.warn(&format!("not scanning `{}` for credentials: larger than 256 MiB", entry.path));
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|e| Failure::Error { message: e.to_string() })?;
+            if let Some(finding) =
+                attest_secrets::scan(&bytes).into_iter().find(|f| f.severity == attest_secrets::Severity::High)
+            {
+                return Err(Failure::SecretInOutput {
+                    path: entry.path.to_string(),
+                    rule: finding.rule.to_owned(),
+                    line: finding.line,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&self, execution: Execution<'_>, mut report: StepReport) -> StepReport {
+        let Execution { index, step, record, secrets, redactor, cacheable, started } = execution;
         let cwd = step.working_dir.as_ref().map_or_else(|| self.root.to_owned(), |d| d.under(self.root));
         let mut argv = step.shell.clone();
         argv.push(step.run.clone());
-        let request = ExecRequest { argv, cwd, env: record.parts.env.clone(), output_limit: OUTPUT_LIMIT };
-        let mut on_output = |chunk: &[u8]| self.reporter.report(RunEvent::StepOutput { step: &step.name, chunk });
+        let mut env = record.parts.env.clone();
+        env.extend(secrets);
+        let request = ExecRequest { argv, cwd, env, output_limit: OUTPUT_LIMIT };
+        let mut on_output = |chunk: &[u8]| {
+            let chunk = redactor.redact(chunk);
+            self.reporter.report(RunEvent::StepOutput { step: &step.name, chunk: &chunk });
+        };
         let result = self.executor.execute(&request, index, &self.groups, &mut on_output);
         report.duration = started.elapsed();
         let result = match result {
@@ -232,7 +371,11 @@ impl<'a> StepRunner<'a> {
                 return report;
             }
         };
-        report.log = result.output;
+        report.log = redactor.redact(&result.output);
+        report.log_digests = Some((Digest::of_bytes(&report.log), attest_hash::sha256_bytes(&report.log)));
+        if let Exit::Code(code) = result.exit {
+            report.exit_code = Some(code);
+        }
         let timed_out = self.timed_out.lock().expect("timeout set lock is never poisoned").contains(&index);
         if self.cancelled.load(Ordering::SeqCst) && !result.exit.success() {
             self.remove_outputs(step);
@@ -251,13 +394,14 @@ impl<'a> StepRunner<'a> {
             report.status = StepStatus::Failed { failure };
             return report;
         }
-        let outputs = match self.output_manifest(step) {
+        let outputs = match self.output_manifest(step).and_then(|o| self.scan_outputs(&o).map(|()| o)) {
             Ok(outputs) => outputs,
             Err(failure) => {
                 report.status = StepStatus::Failed { failure };
                 return report;
             }
         };
+        report.output_sha256 = self.output_sha256(&outputs, &BTreeMap::new());
         if cacheable
             && let Some(store) = self.store
             && let Err(message) = self.store_result(store, step, record, &outputs, &report)
@@ -304,7 +448,9 @@ impl<'a> StepRunner<'a> {
         }
         let log = store.store_bytes(&report.log, compress).map_err(|e| chain(&e))?;
         let millis = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
-        let entry = ActionEntry::new(record.key, &step.name, outputs.clone(), millis, Some(log), now_secs());
+        let mut entry = ActionEntry::new(record.key, &step.name, outputs.clone(), millis, Some(log), now_secs());
+        entry.output_sha256 = report.output_sha256.iter().map(|(path, d)| (path.clone(), d.hex())).collect();
+        entry.log_sha256 = report.log_digests.map(|(_, sha256)| sha256.hex());
         store.put_action(&entry).map_err(|e| chain(&e))
     }
 

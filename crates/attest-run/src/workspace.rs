@@ -33,6 +33,11 @@ impl Workspace {
         self.state_dir().join("stat-cache.bin")
     }
 
+    /// `.attest/receipts/`: one receipt per run.
+    pub fn receipts_dir(&self) -> PathBuf {
+        self.attest_dir().join("receipts")
+    }
+
     /// `.attest/lock`, held by runs and cache maintenance.
     pub fn lock_path(&self) -> PathBuf {
         self.attest_dir().join("lock")

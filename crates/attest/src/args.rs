@@ -54,6 +54,20 @@ pub(crate) enum Command {
     /// Inspect and maintain the local cache (.attest/cache).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Verify a receipt: format, signatures, trust, revocation, pipeline, inputs, outputs
+    /// and the chain between steps; every check is reported, not only the first failure.
+    ///
+    /// Exit status: 0 every check passed, 1 a check failed, 2 the receipt could not be read.
+    Verify(VerifyArgs),
+    /// Show and list run receipts (.attest/receipts).
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Manage signing keys (.attest/keys) and the trust store (.attest/trust).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Report credentials (private keys, cloud and forge tokens, password assignments) in
+    /// files. Exit status 1 when a high-severity finding is reported.
+    Scan(ScanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +106,15 @@ pub(crate) struct RunArgs {
     /// Neither read nor write the cache: run every step.
     #[arg(long)]
     pub(crate) no_cache: bool,
+
+    /// Sign the receipt: with `--key`, `ATTEST_SIGNING_KEY`, or the workspace's default key
+    /// (generated in .attest/keys/ on first use).
+    #[arg(long)]
+    pub(crate) sign: bool,
+
+    /// Sign with this PKCS#8 PEM private key (implies --sign).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
 
     /// Print the plan (predicted cache hit or miss per step) and run nothing.
     #[arg(long)]
@@ -192,4 +215,123 @@ pub(crate) enum CacheCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The receipt (`.intoto.jsonl`).
+    pub(crate) receipt: PathBuf,
+
+    /// Check files against this checkout instead of the current workspace.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) workspace: Option<PathBuf>,
+
+    /// Do not check signatures (they are reported as skipped).
+    #[arg(long, conflicts_with = "trusted_only")]
+    pub(crate) no_signatures: bool,
+
+    /// Fail unless the signer is in the trust store (.attest/trust).
+    #[arg(long)]
+    pub(crate) trusted_only: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
+}
+
+/// Output format of `receipt show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum ShowFormat {
+    /// A summary for people.
+    #[default]
+    Human,
+    /// The classic receipt view as JSON.
+    Json,
+    /// The classic receipt view as YAML.
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReceiptCommand {
+    /// Show a receipt in the classic view (pipeline_hash, timestamp, steps, environment,
+    /// signature).
+    Show {
+        /// The receipt [default: the latest in .attest/receipts].
+        receipt: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: ShowFormat,
+    },
+    /// List the workspace's receipts, newest first.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Generate an Ed25519 key pair: .attest/keys/<keyid>.key (PKCS#8 PEM, mode 0600) and
+    /// .pub (SPKI PEM). The first key becomes the default signing key; its public half is
+    /// trusted.
+    Generate {
+        /// A name to remember the key by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List the workspace's keys and trusted keys.
+    List {
+        /// Only keys in the trust store.
+        #[arg(long)]
+        trusted: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Trust a public key (SPKI PEM, e.g. from `attest keys export`).
+    Trust {
+        /// The public key file.
+        file: PathBuf,
+        /// A name to remember the key by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Revoke a key (by keyid or a unique prefix): receipts it signed before now stay valid
+    /// with a warning, later ones fail verification.
+    Revoke {
+        /// The keyid or a prefix of at least 4 hex digits.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print a public key (SPKI PEM) to give to verifiers.
+    Export {
+        /// The keyid or a prefix of at least 4 hex digits.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Files or directories (searched recursively, skipping .git and .attest).
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
 }

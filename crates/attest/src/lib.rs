@@ -10,6 +10,7 @@ mod printer;
 mod run_reporter;
 mod settings;
 mod user_error;
+mod yaml_text;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -67,5 +68,9 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Hash(args) => commands::hash(&cwd, &args, printer),
         Command::Pipeline(command) => commands::pipeline(&cwd, command, printer),
         Command::Cache(command) => commands::cache(&cwd, command, printer),
+        Command::Verify(args) => commands::verify(&cwd, &args, printer),
+        Command::Receipt(command) => commands::receipt(&cwd, command, printer),
+        Command::Keys(command) => commands::keys(&cwd, command, printer),
+        Command::Scan(args) => commands::scan(&cwd, &args, printer),
     }
 }

@@ -30,6 +30,10 @@ impl std::error::Error for AlreadyReported {}
 pub(crate) struct LoadedPipeline {
     pub(crate) workspace: Workspace,
     pub(crate) pipeline: Pipeline,
+    /// The file, canonical.
+    pub(crate) path: PathBuf,
+    /// Its text.
+    pub(crate) source: String,
 }
 
 /// Finds the pipeline file: `-f PATH`, else `attest.yaml` in `cwd` or the nearest parent.
@@ -99,7 +103,7 @@ pub(crate) fn load_pipeline(
             return Err(AlreadyReported.into());
         }
     };
-    Ok(LoadedPipeline { workspace, pipeline })
+    Ok(LoadedPipeline { workspace, pipeline, path, source })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -115,9 +119,24 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The host environment (UTF-8 variables only).
+/// The variable holding a PKCS#8 PEM signing key in CI. It never reaches a step.
+pub(crate) const SIGNING_KEY_VAR: &str = "ATTEST_SIGNING_KEY";
+
+/// The host environment (UTF-8 variables only), without the signing key.
 pub(crate) fn host_env() -> BTreeMap<String, String> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k != SIGNING_KEY_VAR)
+        .collect()
+}
+
+/// The workspace root: the pipeline file's directory when there is one (found like
+/// `run` finds it), else `cwd`.
+pub(crate) fn workspace_root(cwd: &Path) -> PathBuf {
+    find_pipeline(cwd, &FileArgs { file: None })
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| cwd.to_owned())
 }
 
 /// Default worker count: the number of cores.

@@ -32,6 +32,17 @@ pub struct CacheSettings {
     pub retention_days: Option<u32>,
 }
 
+/// Receipt and verification settings with defaults applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationSettings {
+    /// Write a statement per executed or cached step, not only per run.
+    pub sign_all_steps: bool,
+    /// Check upstream outputs against their recorded digests before a step runs.
+    pub verify_dependencies: bool,
+    /// Fail steps whose outputs contain credentials.
+    pub scan_outputs: bool,
+}
+
 /// A checked step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
@@ -53,6 +64,10 @@ pub struct Step {
     pub env: BTreeMap<String, String>,
     /// Host variables that may reach the command.
     pub env_passthrough: Vec<String>,
+    /// Host variables that reach the command as secrets (the pipeline's and the step's).
+    pub secrets: Vec<String>,
+    /// Tools whose versions the receipt records.
+    pub tools: Vec<String>,
     /// Whether results are cached.
     pub cache: bool,
     /// Time limit.
@@ -73,6 +88,8 @@ pub struct Pipeline {
     pub description: Option<String>,
     /// Cache settings.
     pub cache: CacheSettings,
+    /// Receipt and verification settings.
+    pub attestation: AttestationSettings,
     /// Steps in the order they are declared.
     pub steps: Vec<Step>,
     /// BLAKE3 of the file's bytes.
@@ -86,13 +103,21 @@ struct PipelineSnapshot {
     name: Option<String>,
     description: Option<String>,
     cache: CacheSettings,
+    attestation: AttestationSettings,
     steps: Vec<Step>,
     digest: Digest,
 }
 
 impl From<Pipeline> for PipelineSnapshot {
     fn from(p: Pipeline) -> Self {
-        Self { name: p.name, description: p.description, cache: p.cache, steps: p.steps, digest: p.digest }
+        Self {
+            name: p.name,
+            description: p.description,
+            cache: p.cache,
+            attestation: p.attestation,
+            steps: p.steps,
+            digest: p.digest,
+        }
     }
 }
 
@@ -105,7 +130,15 @@ impl TryFrom<PipelineSnapshot> for Pipeline {
         }
         let graph = Graph::new(s.steps.iter().map(|step| step.needs.clone()).collect())
             .map_err(|_| "the steps form a cycle".to_owned())?;
-        Ok(Self { name: s.name, description: s.description, cache: s.cache, steps: s.steps, digest: s.digest, graph })
+        Ok(Self {
+            name: s.name,
+            description: s.description,
+            cache: s.cache,
+            attestation: s.attestation,
+            steps: s.steps,
+            digest: s.digest,
+            graph,
+        })
     }
 }
 
@@ -279,6 +312,7 @@ impl Semantics<'_> {
         for name in raw.env.keys() {
             self.env_name(name, &[key("env")], "env");
         }
+        self.secret_names(&raw.secrets, &[key("secrets")], &raw.env);
         let cache = self.cache_settings(&raw);
         if let Some(shell) = &raw.shell
             && shell.trim().is_empty()
@@ -321,7 +355,12 @@ impl Semantics<'_> {
                 return None;
             }
         };
-        Some(Pipeline { name: raw.name, description: raw.description, cache, steps, digest, graph })
+        let attestation = raw.attestation.as_ref().map_or_else(AttestationSettings::default, |a| AttestationSettings {
+            sign_all_steps: a.sign_all_steps,
+            verify_dependencies: a.verify_dependencies,
+            scan_outputs: a.scan_outputs,
+        });
+        Some(Pipeline { name: raw.name, description: raw.description, cache, attestation, steps, digest, graph })
     }
 
     fn env_name(&mut self, name: &str, path: &[PathPart], what: &str) {
@@ -334,13 +373,32 @@ impl Semantics<'_> {
         }
     }
 
+    /// Secrets must be valid names and must not also be set in `env` (their values come
+    /// from the host, never from attest.yaml).
+    fn secret_names(&mut self, secrets: &[String], path: &[PathPart], env: &BTreeMap<String, String>) {
+        for (i, secret) in secrets.iter().enumerate() {
+            let item = [path, &[PathPart::Index(i)]].concat();
+            if !valid_env_name(secret) {
+                self.push(
+                    self.at(&item),
+                    format!("`{secret}` is not a valid variable name in `secrets`"),
+                    Some("use letters, digits and `_`, not starting with a digit".to_owned()),
+                );
+            } else if env.contains_key(secret) {
+                self.push(
+                    self.at(&item),
+                    format!("secret `{secret}` is also set in `env`"),
+                    Some("secret values come from the host environment; remove it from `env`".to_owned()),
+                );
+            }
+        }
+    }
+
     fn unsupported_features(&mut self, raw: &RawPipeline) {
         if let Some(attestation) = &raw.attestation {
-            for (flag, on, arrives) in [
-                ("sign_all_steps", attestation.sign_all_steps, "signed receipts"),
-                ("verify_dependencies", attestation.verify_dependencies, "signed receipts"),
-                ("require_reproducible", attestation.require_reproducible, "reproducibility checks"),
-            ] {
+            for (flag, on, arrives) in
+                [("require_reproducible", attestation.require_reproducible, "reproducibility checks")]
+            {
                 if on {
                     self.push(
                         self.at(&[key("attestation"), key(flag)]),
@@ -520,6 +578,22 @@ impl Semantics<'_> {
                 );
             }
         }
+        self.secret_names(&raw.secrets, &[&base[..], &[key("secrets")]].concat(), &env);
+        let mut secrets = pipeline.secrets.clone();
+        for secret in &raw.secrets {
+            if !secrets.contains(secret) {
+                secrets.push(secret.clone());
+            }
+        }
+        for (i, tool) in raw.tools.iter().enumerate() {
+            if tool.is_empty() || tool.contains(|c: char| c.is_whitespace() || c == '/') {
+                self.push(
+                    at(self, &[key("tools"), PathPart::Index(i)]),
+                    format!("tool `{tool}` of step `{name}` is not a command name"),
+                    Some("name the program as found on PATH, e.g. `gcc`; attest runs `gcc --version`".to_owned()),
+                );
+            }
+        }
         let timeout = raw.timeout.as_deref().and_then(|text| match parse_duration(text) {
             Ok(d) => Some(d),
             Err(message) => {
@@ -588,6 +662,8 @@ impl Semantics<'_> {
             needs,
             env,
             env_passthrough: raw.env_passthrough.clone(),
+            secrets,
+            tools: raw.tools.clone(),
             cache: raw.cache.unwrap_or(true),
             timeout,
             working_dir,

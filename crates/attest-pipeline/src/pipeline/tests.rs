@@ -117,14 +117,37 @@ rejects!(
 
 rejects!(
     later_features_are_refused_not_ignored,
-    "version: \"0.1\"\nattestation: { sign_all_steps: true }\nevents: { handlers: [ { type: file, path: e.log } ] }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
+    "version: \"0.1\"\nattestation: { require_reproducible: true }\nevents: { handlers: [ { type: file, path: e.log } ] }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
     [
-        "2:32: `attestation.sign_all_steps` is not supported by this version of attest",
+        "2:38: `attestation.require_reproducible` is not supported by this version of attest",
         "3:1: event handlers are not supported by this version of attest",
         "5:27: isolation `container` of step `a` is not supported by this version of attest",
         "5:45: step `a` sets `image`, which needs `isolation: container`",
     ]
 );
+
+rejects!(
+    secrets_come_from_the_host,
+    "version: \"0.1\"\nenv: { TOKEN: x }\nsecrets: [TOKEN, 9bad]\nsteps:\n  a: { run: x, secrets: [OK], tools: [\"gcc -v\"] }\n",
+    [
+        "3:11: secret `TOKEN` is also set in `env`",
+        "3:18: `9bad` is not a valid variable name in `secrets`",
+        "5:39: tool `gcc -v` of step `a` is not a command name",
+    ]
+);
+
+#[test]
+fn attestation_settings_secrets_and_tools_are_kept() {
+    let pipeline = Pipeline::parse(
+        "attest.yaml",
+        "version: \"0.1\"\nattestation: { sign_all_steps: true, verify_dependencies: true, scan_outputs: true }\nsecrets: [A]\nsteps:\n  s: { run: x, secrets: [B, A], tools: [gcc] }\n",
+    )
+    .unwrap();
+    assert!(pipeline.attestation.sign_all_steps && pipeline.attestation.verify_dependencies);
+    assert!(pipeline.attestation.scan_outputs);
+    assert_eq!(pipeline.steps[0].secrets, ["A", "B"]);
+    assert_eq!(pipeline.steps[0].tools, ["gcc"]);
+}
 
 rejects!(
     unknown_isolation,

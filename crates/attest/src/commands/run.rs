@@ -1,12 +1,14 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
 
 use attest_exec::ProcessExecutor;
-use attest_run::{Prediction, RunError, RunOptions};
+use attest_run::{Prediction, ReceiptContext, RunError, RunOptions, RunSummary};
 use serde_json::json;
 
 use crate::args::{Format, RunArgs};
+use crate::commands::signing::{SigningKey, chain, signing_key};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 use crate::run_reporter::{HumanReporter, JsonReporter, summary_line};
@@ -38,22 +40,104 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     if args.dry_run {
         return dry_run(&loaded, &options, args, printer);
     }
+    let signing = signing_key(args.sign, args.key.as_deref(), &loaded.workspace, printer)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .map_err(|e| UserError::new(format!("failed to install the signal handler: {e}")))?;
     }
-    let summary = match args.format {
+    let selected = attest_run::select(&loaded.pipeline, &options.targets).map_err(run_error)?;
+    let selected: Vec<usize> = selected.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
+    let started = SystemTime::now();
+    // The environment snapshot spawns git and `TOOL --version`: taken beside the run.
+    let (summary, environment) = std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| {
+            attest_run::environment_snapshot(
+                &loaded.workspace.root,
+                &loaded.pipeline,
+                &selected,
+                options.host_env.get("PATH").map(String::as_str),
+            )
+        });
+        let summary = execute(&loaded, &options, args, printer, &interrupted);
+        (summary, snapshot.join())
+    });
+    let summary = summary?;
+    let environment = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
+    let context = ReceiptContext {
+        workspace: &loaded.workspace,
+        pipeline: &loaded.pipeline,
+        pipeline_path: loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        pipeline_source: loaded.source.as_bytes(),
+        requested_steps: &options.targets,
+        run_id: attest_receipt::new_run_id(),
+        started,
+        finished: SystemTime::now(),
+        environment,
+    };
+    let receipt = attest_run::write_run_receipt(&context, &summary, signing.as_ref().map(|s| &s.key));
+    let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
+    Ok(if summary.interrupted {
+        ExitStatus::Interrupted
+    } else if !summary.success() {
+        ExitStatus::Failure
+    } else if !receipt_written {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Prints where the receipt went (or why it could not be written); returns whether it was.
+fn report_receipt(
+    loaded: &crate::settings::LoadedPipeline,
+    args: &RunArgs,
+    printer: Printer,
+    signing: Option<&SigningKey>,
+    receipt: Result<std::path::PathBuf, attest_receipt::ReceiptWriteError>,
+) -> bool {
+    let path = match receipt {
+        Ok(path) => path,
+        Err(err) => {
+            printer.error(&chain(&err), Some("the run itself finished; check the disk and .attest/ permissions"));
+            return false;
+        }
+    };
+    let shown = path.strip_prefix(&loaded.workspace.root).unwrap_or(&path).display().to_string();
+    match args.format {
+        Format::Json => printer.data(
+            &json!({
+                "event": "receipt",
+                "path": shown,
+                "signed": signing.is_some(),
+                "keyid": signing.map(|s| s.key.public().keyid()),
+            })
+            .to_string(),
+        ),
+        Format::Human if !args.quiet => printer.info(&match signing {
+            Some(signing) => {
+                format!("Receipt: {shown} (signed by {} from {})", &signing.key.public().keyid()[..12], signing.source)
+            }
+            None => format!("Receipt: {shown} (unsigned; `attest run --sign` signs it)"),
+        }),
+        Format::Human => {}
+    }
+    true
+}
+
+/// Runs the pipeline with the reporter `args` asks for and prints the summary.
+fn execute(
+    loaded: &crate::settings::LoadedPipeline,
+    options: &RunOptions,
+    args: &RunArgs,
+    printer: Printer,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<RunSummary> {
+    Ok(match args.format {
         Format::Human => {
             let reporter = HumanReporter::new(printer, args.verbose, args.stream, args.quiet);
-            let result = attest_run::run(
-                &loaded.workspace,
-                &loaded.pipeline,
-                &options,
-                &ProcessExecutor,
-                &reporter,
-                &interrupted,
-            );
+            let result =
+                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &reporter, interrupted);
             reporter.finish();
             let summary = result.map_err(run_error)?;
             if !args.quiet {
@@ -63,15 +147,9 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         }
         Format::Json => {
             let reporter = JsonReporter::new(printer, args.stream);
-            let summary = attest_run::run(
-                &loaded.workspace,
-                &loaded.pipeline,
-                &options,
-                &ProcessExecutor,
-                &reporter,
-                &interrupted,
-            )
-            .map_err(run_error)?;
+            let summary =
+                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &reporter, interrupted)
+                    .map_err(run_error)?;
             reporter.emit(json!({
                 "event": "run_finished",
                 "success": summary.success(),
@@ -84,13 +162,6 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
             }));
             summary
         }
-    };
-    Ok(if summary.interrupted {
-        ExitStatus::Interrupted
-    } else if summary.success() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
     })
 }
 

@@ -1,0 +1,96 @@
+//! The environment snapshot of a run statement: machine, attest, git state, lock files
+//! and the versions of the tools steps declare. Taking it spawns `git` and `TOOL
+//! --version`, so callers start it beside the run (see [`environment_snapshot`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use attest_pipeline::Pipeline;
+use attest_receipt::{EnvironmentSnapshot, GitInfo};
+
+/// Lock files whose digests the snapshot records, when present at the workspace root.
+pub const LOCK_FILES: [&str; 8] = [
+    "Cargo.lock",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "uv.lock",
+    "poetry.lock",
+    "go.sum",
+    "Gemfile.lock",
+];
+
+fn command_output(program: &str, args: &[&str], cwd: &Path, path_env: Option<&str>) -> Option<String> {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(cwd).stdin(Stdio::null()).stderr(Stdio::piped());
+    if let Some(path) = path_env {
+        command.env("PATH", path);
+    }
+    let output = command.output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn git_info(root: &Path, path_env: Option<&str>) -> Option<GitInfo> {
+    let git = |args: &[&str]| command_output("git", args, root, path_env);
+    let commit = git(&["rev-parse", "--verify", "-q", "HEAD"])?.trim().to_owned();
+    let branch = git(&["symbolic-ref", "--short", "-q", "HEAD"]).map(|b| b.trim().to_owned()).filter(|b| !b.is_empty());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.trim().is_empty());
+    Some(GitInfo { commit, branch, dirty })
+}
+
+/// The first non-empty line `TOOL --version` prints (stdout, else stderr).
+fn tool_version(tool: &str, root: &Path, path_env: Option<&str>) -> String {
+    let mut command = Command::new(tool);
+    command.arg("--version").current_dir(root).stdin(Stdio::null());
+    if let Some(path) = path_env {
+        command.env("PATH", path);
+    }
+    match command.output() {
+        Ok(output) => {
+            let text = [&output.stdout, &output.stderr]
+                .iter()
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .find_map(|text| text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned));
+            match (output.status.success(), text) {
+                (true, Some(line)) => line,
+                (_, line) => {
+                    format!("unknown (`{tool} --version` failed{})", line.map(|l| format!(": {l}")).unwrap_or_default())
+                }
+            }
+        }
+        Err(err) => format!("unavailable ({err})"),
+    }
+}
+
+/// The snapshot for a run of `steps` (indexes into the pipeline) in `root`. `host_path`
+/// is the host's `PATH`, under which tools are looked up as the steps will find them.
+pub fn environment_snapshot(
+    root: &Path,
+    pipeline: &Pipeline,
+    steps: &[usize],
+    host_path: Option<&str>,
+) -> EnvironmentSnapshot {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned());
+    let lock_files = LOCK_FILES
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), attest_hash::sha256_file(&root.join(name)).ok()?.hex())))
+        .collect();
+    let mut tools = BTreeMap::new();
+    for &index in steps {
+        for tool in &pipeline.steps[index].tools {
+            if !tools.contains_key(tool) {
+                tools.insert(tool.clone(), tool_version(tool, root, host_path));
+            }
+        }
+    }
+    EnvironmentSnapshot {
+        os: std::env::consts::OS.to_owned(),
+        arch: std::env::consts::ARCH.to_owned(),
+        kernel,
+        attest_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git: git_info(root, host_path),
+        lock_files,
+        tools,
+    }
+}

@@ -1,0 +1,148 @@
+//! From a finished run to its receipt: the [`RunRecord`] attest-receipt turns into
+//! statements, written to `.attest/receipts/`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use attest_hash::EntryKind;
+use attest_pipeline::Pipeline;
+use attest_receipt::{
+    EnvironmentSnapshot, KeyPair, LogDigest, OutputFile, PipelineRef, ReceiptWriteError, RunRecord, StepParameters,
+    StepRecord, seconds,
+};
+
+use crate::{CacheStatus, RunSummary, StepReport, StepStatus, Workspace};
+
+/// What a receipt needs beyond the run's summary.
+#[derive(Debug, Clone)]
+pub struct ReceiptContext<'a> {
+    /// The workspace.
+    pub workspace: &'a Workspace,
+    /// The pipeline that ran.
+    pub pipeline: &'a Pipeline,
+    /// Its file, relative to the workspace root.
+    pub pipeline_path: String,
+    /// Its bytes.
+    pub pipeline_source: &'a [u8],
+    /// Steps named on the command line.
+    pub requested_steps: &'a [String],
+    /// The run id.
+    pub run_id: String,
+    /// When the run started.
+    pub started: SystemTime,
+    /// When it finished.
+    pub finished: SystemTime,
+    /// Machine, git, lock files, tools.
+    pub environment: EnvironmentSnapshot,
+}
+
+fn status_word(status: &StepStatus) -> &'static str {
+    match status {
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed { .. } => "failed",
+        StepStatus::Skipped { .. } => "skipped",
+        StepStatus::Cancelled => "cancelled",
+    }
+}
+
+fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRecord {
+    let step = &pipeline.steps[index];
+    let inputs = report
+        .inputs
+        .iter()
+        .flat_map(|m| m.entries())
+        .filter(|e| e.kind != EntryKind::Missing)
+        .filter_map(|e| Some((e.path.to_string(), e.digest?.hex())))
+        .collect();
+    let outputs = if report.succeeded() {
+        report
+            .outputs
+            .iter()
+            .flat_map(|m| m.entries())
+            .filter_map(|e| {
+                let path = e.path.to_string();
+                let sha256 = report.output_sha256.get(&path)?.hex();
+                Some(OutputFile { blake3: e.digest?.hex(), sha256, path })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (cache_hit, miss_reason) = match &report.cache {
+        Some(CacheStatus::Hit) => (true, None),
+        Some(CacheStatus::Miss { reason }) => (false, Some(reason.to_string())),
+        None => (false, None),
+    };
+    StepRecord {
+        parameters: StepParameters {
+            name: step.name.clone(),
+            command: step.run.clone(),
+            shell: step.shell.clone(),
+            working_dir: step.working_dir.as_ref().map_or_else(|| ".".to_owned(), ToString::to_string),
+            env: report.env.clone(),
+            needs: step.needs.iter().map(|&n| pipeline.steps[n].name.clone()).collect(),
+            status: status_word(&report.status).to_owned(),
+            exit_code: report.exit_code,
+            duration_secs: seconds(report.duration),
+            cache_hit,
+            cache_key: report.key.map(|k| k.to_string()),
+            miss_reason,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        },
+        inputs,
+        outputs,
+        log: report.log_digests.map(|(blake3, sha256)| LogDigest { sha256: sha256.hex(), blake3: blake3.hex() }),
+    }
+}
+
+/// The record of a run: its selected steps in pipeline order.
+pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunRecord {
+    let pipeline = context.pipeline;
+    let by_name: HashMap<&str, &StepReport> = summary.steps.iter().map(|r| (r.step.as_str(), r)).collect();
+    let steps = pipeline
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(index, step)| Some(step_record(pipeline, index, by_name.get(step.name.as_str())?)))
+        .collect();
+    let status = if summary.interrupted {
+        "interrupted"
+    } else if summary.success() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    let name = pipeline.name.clone().unwrap_or_else(|| {
+        context.workspace.root.file_name().map_or_else(|| "pipeline".to_owned(), |n| n.to_string_lossy().into_owned())
+    });
+    RunRecord {
+        run_id: context.run_id.clone(),
+        started: context.started,
+        finished: context.finished,
+        status: status.to_owned(),
+        pipeline: PipelineRef {
+            name,
+            path: context.pipeline_path.clone(),
+            digest: [
+                ("sha256".to_owned(), attest_hash::sha256_bytes(context.pipeline_source).hex()),
+                ("blake3".to_owned(), pipeline.digest.hex()),
+            ]
+            .into(),
+        },
+        requested_steps: context.requested_steps.to_vec(),
+        environment: context.environment.clone(),
+        sign_all_steps: pipeline.attestation.sign_all_steps,
+        steps,
+    }
+}
+
+/// Writes the run's receipt to `.attest/receipts/`, signed by `key` when given.
+pub fn write_run_receipt(
+    context: &ReceiptContext<'_>,
+    summary: &RunSummary,
+    key: Option<&KeyPair>,
+) -> Result<PathBuf, ReceiptWriteError> {
+    attest_receipt::write_receipt(&context.workspace.receipts_dir(), &run_record(context, summary), key)
+}
