@@ -32,7 +32,7 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// One signature of an envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSignature {
     /// Which key signed (may be empty in envelopes from other tools).
@@ -43,8 +43,9 @@ pub struct EnvelopeSignature {
 }
 
 /// A DSSE envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "DSSE envelope (one line of an attest receipt)")]
 pub struct Envelope {
     /// Base64 of the payload.
     pub payload: String,
@@ -88,6 +89,11 @@ impl Envelope {
     /// The decoded payload.
     pub fn payload_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
         decode_base64(&self.payload).ok_or(EnvelopeError::PayloadEncoding)
+    }
+
+    /// The JSON Schema of envelopes.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Envelope)).expect("a schema serialises to JSON")
     }
 
     /// The envelope as one line of compact JSON.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
@@ -121,6 +121,20 @@ impl KeyPair {
         SigningKey::from_pkcs8_pem(text.trim()).map(Self::from_signing).map_err(|_| KeyError::Pem { what: "private" })
     }
 
+    /// PKCS#8 v1 PEM (RFC 8410 §7: the seed only, no public key attribute), the form
+    /// OpenSSL, Python's cryptography and securesystemslib read.
+    fn to_pkcs8_pem(&self) -> String {
+        use base64::Engine;
+        /// SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }
+        const PREFIX: [u8; 16] =
+            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        let mut der = PREFIX.to_vec();
+        der.extend_from_slice(self.signing.as_bytes());
+        let body = base64::engine::general_purpose::STANDARD.encode(&der);
+        der.fill(0);
+        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+    }
+
     /// The public half.
     pub fn public(&self) -> &PublicKey {
         &self.public
@@ -138,7 +152,7 @@ impl KeyPair {
         use std::os::unix::fs::OpenOptionsExt;
         fs_err::create_dir_all(dir).map_err(io("create", dir))?;
         let private = dir.join(format!("{}.key", self.public.keyid));
-        let pem = self.signing.to_pkcs8_pem(LineEnding::LF).expect("an Ed25519 key encodes as PKCS#8");
+        let pem = self.to_pkcs8_pem();
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -189,5 +203,8 @@ mod tests {
         assert_eq!(&PublicKey::from_pem(&public).unwrap(), key.public());
         assert!(!format!("{key:?}").contains("PRIVATE"));
         assert!(KeyPair::from_pem(&public).is_err());
+        // RFC 8410 §10.3's example key, byte for byte.
+        let rfc = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+        assert_eq!(KeyPair::from_pem(rfc).unwrap().to_pkcs8_pem(), rfc);
     }
 }

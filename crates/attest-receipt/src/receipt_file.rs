@@ -58,7 +58,8 @@ pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> R
     Ok(path)
 }
 
-/// The receipts in `dir`, oldest first (names start with the UTC time).
+/// The receipts in `dir`, oldest first: by modification time, then name (names start
+/// with the UTC time to the second, so runs within one second need the mtime).
 pub fn list_receipts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut receipts: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -69,8 +70,10 @@ pub fn list_receipts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(err) => return Err(err),
     };
-    receipts.sort();
-    Ok(receipts)
+    let mut timed: Vec<(Option<std::time::SystemTime>, PathBuf)> =
+        receipts.drain(..).map(|p| (std::fs::metadata(&p).and_then(|m| m.modified()).ok(), p)).collect();
+    timed.sort();
+    Ok(timed.into_iter().map(|(_, p)| p).collect())
 }
 
 /// A receipt whose run statement could not be read.

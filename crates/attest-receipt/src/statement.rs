@@ -298,3 +298,33 @@ impl Statement {
         serde_json::to_value(schemars::schema_for!(Statement)).expect("a schema serialises to JSON")
     }
 }
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::Envelope;
+
+    /// The published schemas are what the types generate; `ATTEST_UPDATE_SCHEMA=1`
+    /// rewrites them.
+    #[test]
+    fn published_schemas_match_the_types() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        for (file, schema) in [
+            ("receipt-statement.schema.json", super::Statement::json_schema()),
+            ("dsse-envelope.schema.json", Envelope::json_schema()),
+        ] {
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            let path = dir.join(file);
+            if std::env::var_os("ATTEST_UPDATE_SCHEMA").is_some() {
+                std::fs::write(&path, &text).unwrap();
+            }
+            let published = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                published == text,
+                "schemas/{file} is out of date; regenerate it with `ATTEST_UPDATE_SCHEMA=1 cargo test -p attest-receipt`"
+            );
+        }
+    }
+}

@@ -53,7 +53,7 @@ pub(crate) fn signing_key(
     let store = KeyStore::new(&workspace.attest_dir());
     let failed = |e: attest_receipt::KeyStoreError| UserError::new(chain(&e));
     if let Some(key) = store.default_key().map_err(failed)? {
-        let source = format!("{}", display(workspace, &store.private_key_path(key.public().keyid())));
+        let source = display(workspace, &store.private_key_path(key.public().keyid()));
         return Ok(Some(SigningKey { key, source }));
     }
     let key = store.generate(Some("default")).map_err(failed)?;

@@ -139,6 +139,7 @@ pub fn filter(text: &str, root: &Path) -> String {
         (r"\(\d+(\.\d+)?s\)", "([DURATION])"),
         (r"\d+m\d\ds\)", "[DURATION])"),
         (r#""(duration|wall)":[0-9.]+"#, r#""$1":"[DURATION]""#),
+        (r"\d{8}T\d{6}Z-[0-9a-f]{16}\.intoto\.jsonl", "[RECEIPT].intoto.jsonl"),
     ] {
         out = regex_replace(&out, pattern, replacement);
     }

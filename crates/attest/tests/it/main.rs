@@ -5,6 +5,8 @@ mod cache;
 mod context;
 mod hash_contract;
 mod init;
+mod interop;
 mod pipeline;
+mod receipts;
 mod run;
 mod signals;
