@@ -137,6 +137,12 @@ impl KeyStore {
     pub fn generate(&self, name: Option<&str>) -> Result<KeyPair, KeyStoreError> {
         let key = KeyPair::generate()?;
         key.write(&self.keys)?;
+        // Private keys never go to git, even in a workspace `attest init` did not set up.
+        let ignore = self.keys.join(".gitignore");
+        if !ignore.exists() {
+            fs_err::write(&ignore, "# Private signing keys: never commit them.\n*.key\n")
+                .map_err(io("write", &ignore))?;
+        }
         let keyid = key.public().keyid().to_owned();
         Self::write_meta(&self.keys, &keyid, name)?;
         self.trust_key(key.public(), name)?;
@@ -303,6 +309,7 @@ mod tests {
         assert!(store.default_key().unwrap().is_none());
         let key = store.generate(Some("ci")).unwrap();
         let keyid = key.public().keyid().to_owned();
+        assert!(std::fs::read_to_string(dir.path().join("keys/.gitignore")).unwrap().contains("*.key"));
         assert_eq!(store.default_key().unwrap().unwrap().public(), key.public());
         assert!(store.is_trusted(&keyid));
         assert_eq!(store.resolve(&keyid[..8]).unwrap(), keyid);
