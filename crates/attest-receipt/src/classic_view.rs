@@ -89,7 +89,7 @@ impl ClassicView {
                         path: path.clone(),
                         hash: statement
                             .dependency(path)
-                            .and_then(|d| d.digest.get("blake3"))
+                            .and_then(|d| d.digest.blake3)
                             .map_or_else(String::new, |h| format!("blake3:{h}")),
                     })
                     .collect(),
@@ -100,7 +100,7 @@ impl ClassicView {
                         path: path.clone(),
                         hash: statement
                             .subject(path)
-                            .and_then(|s| s.digest.get("sha256"))
+                            .and_then(|s| s.digest.sha256)
                             .map_or_else(String::new, |h| format!("sha256:{h}")),
                     })
                     .collect(),
@@ -109,7 +109,7 @@ impl ClassicView {
         Self {
             run_id: statement.predicate.run_details.metadata.invocation_id.clone(),
             pipeline: pipeline.name.clone(),
-            pipeline_hash: pipeline.digest.get("sha256").map_or_else(String::new, |h| format!("sha256:{h}")),
+            pipeline_hash: pipeline.digest.sha256.map_or_else(String::new, |h| format!("sha256:{h}")),
             timestamp: statement.predicate.run_details.metadata.started_on.clone(),
             total_duration_secs: params.run.duration_secs,
             status: params.run.status.clone(),

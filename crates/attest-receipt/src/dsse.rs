@@ -81,6 +81,30 @@ impl Envelope {
         Self { payload: STANDARD.encode(payload), payload_type: PAYLOAD_TYPE.to_owned(), signatures }
     }
 
+    /// Writes the envelope of `payload` (signed by `key` when given) as one JSON line
+    /// (newline included), byte for byte what [`Envelope::to_line`] gives, but streaming
+    /// the base64 instead of building it in memory first.
+    pub fn write_line(out: &mut impl std::io::Write, payload: &[u8], key: Option<&KeyPair>) -> std::io::Result<()> {
+        out.write_all(b"{\"payload\":\"")?;
+        {
+            let mut encoder = base64::write::EncoderWriter::new(&mut *out, &STANDARD);
+            std::io::Write::write_all(&mut encoder, payload)?;
+            encoder.finish()?;
+        }
+        out.write_all(b"\",\"payloadType\":")?;
+        serde_json::to_writer(&mut *out, PAYLOAD_TYPE)?;
+        out.write_all(b",\"signatures\":")?;
+        let signatures: Vec<EnvelopeSignature> = key
+            .map(|key| EnvelopeSignature {
+                keyid: key.public().keyid().to_owned(),
+                sig: STANDARD.encode(key.sign(&pae(PAYLOAD_TYPE, payload))),
+            })
+            .into_iter()
+            .collect();
+        serde_json::to_writer(&mut *out, &signatures)?;
+        out.write_all(b"}\n")
+    }
+
     /// Parses one JSON line.
     pub fn parse(line: &str) -> Result<Self, EnvelopeError> {
         serde_json::from_str(line).map_err(EnvelopeError::Json)
@@ -136,6 +160,12 @@ mod tests {
         assert!(!tampered.verify_signature(0, key.public()));
         let other = KeyPair::generate().unwrap();
         assert!(!envelope.verify_signature(0, other.public()));
+        let mut streamed = Vec::new();
+        Envelope::write_line(&mut streamed, br#"{"a":1}"#, Some(&key)).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), envelope.to_line() + "\n");
+        let mut unsigned = Vec::new();
+        Envelope::write_line(&mut unsigned, b"x", None).unwrap();
+        assert_eq!(String::from_utf8(unsigned).unwrap(), Envelope::new(b"x", None).to_line() + "\n");
         let parsed = Envelope::parse(&envelope.to_line()).unwrap();
         assert_eq!(parsed, envelope);
         assert!(Envelope::new(b"x", None).signatures.is_empty());

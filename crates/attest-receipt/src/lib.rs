@@ -12,6 +12,7 @@
 
 mod classic_view;
 mod dsse;
+mod hex32;
 mod key_pair;
 mod key_store;
 mod receipt_file;
@@ -22,6 +23,7 @@ mod verification;
 
 pub use classic_view::{ClassicStep, ClassicView, FileHash};
 pub use dsse::{Envelope, EnvelopeError, EnvelopeSignature, PAYLOAD_TYPE, decode_base64, pae};
+pub use hex32::Hex32;
 pub use key_pair::{KeyError, KeyPair, PublicKey, keyid};
 pub use key_store::{KeyInfo, KeyStore, KeyStoreError, Revocation};
 pub use receipt_file::{
@@ -30,7 +32,7 @@ pub use receipt_file::{
 };
 pub use run_record::{LogDigest, OutputFile, RunRecord, StepRecord, new_run_id, seconds};
 pub use statement::{
-    Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, EnvironmentSnapshot,
+    Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, DigestSet, EnvironmentSnapshot,
     ExternalParameters, GitInfo, InternalParameters, PipelineRef, Provenance, ResourceDescriptor, RunDetails, RunInfo,
     SLSA_PROVENANCE, STATEMENT_TYPE, Scope, SignerRef, Statement, StepParameters,
 };

@@ -21,17 +21,14 @@ pub struct ReceiptWriteError {
     source: std::io::Error,
 }
 
+fn signer_ref(key: &KeyPair) -> SignerRef {
+    SignerRef { keyid: key.public().keyid().to_owned(), public_key: key.public().to_pem() }
+}
+
 /// The envelopes of a run's receipt, signed by `key` when given.
 pub fn envelopes(record: &RunRecord, key: Option<&KeyPair>) -> Vec<Envelope> {
-    let signer = key.map(|key| SignerRef { keyid: key.public().keyid().to_owned(), public_key: key.public().to_pem() });
-    record
-        .statements(signer.as_ref())
-        .iter()
-        .map(|statement| {
-            let payload = serde_json::to_vec(statement).expect("statements serialise to JSON");
-            Envelope::new(&payload, key)
-        })
-        .collect()
+    let signer = key.map(signer_ref);
+    record.statement_payloads(signer.as_ref()).map(|payload| Envelope::new(&payload, key)).collect()
 }
 
 /// The receipt's text: one envelope per line.
@@ -50,7 +47,15 @@ pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> R
     let err = |source| ReceiptWriteError { path: path.clone(), source };
     fs_err::create_dir_all(dir).map_err(err)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    temp.write_all(to_jsonl(&envelopes(record, key)).as_bytes()).map_err(err)?;
+    {
+        // Streamed line by line: a receipt of a large workspace runs to tens of MB.
+        let signer = key.map(signer_ref);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        for payload in record.statement_payloads(signer.as_ref()) {
+            Envelope::write_line(&mut out, &payload, key).map_err(err)?;
+        }
+        out.flush().map_err(err)?;
+    }
     // Receipts are public records: readable by everyone, unlike the 0600 temp file default.
     std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
     temp.as_file().sync_all().map_err(err)?;

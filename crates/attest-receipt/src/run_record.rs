@@ -4,10 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::Hex32;
 use crate::statement::{
-    Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, EnvironmentSnapshot,
-    ExternalParameters, InternalParameters, PipelineRef, Provenance, ResourceDescriptor, RunDetails, RunInfo,
-    SLSA_PROVENANCE, STATEMENT_TYPE, Scope, SignerRef, Statement, StepParameters,
+    BUILD_TYPE, BUILDER_ID, BuildMetadata, DigestSet, EnvironmentSnapshot, PipelineRef, RunInfo, SLSA_PROVENANCE,
+    STATEMENT_TYPE, Scope, SignerRef, StepParameters,
 };
 use crate::timestamp::rfc3339;
 
@@ -17,18 +22,18 @@ pub struct OutputFile {
     /// Workspace-relative path.
     pub path: String,
     /// SHA-256 (the subject digest standard verifiers read).
-    pub sha256: String,
+    pub sha256: Hex32,
     /// BLAKE3 (attest's own digest).
-    pub blake3: String,
+    pub blake3: Hex32,
 }
 
 /// A step's log (redacted), by digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogDigest {
     /// SHA-256 of the log bytes.
-    pub sha256: String,
+    pub sha256: Hex32,
     /// BLAKE3 of the log bytes (the cache blob holding it).
-    pub blake3: String,
+    pub blake3: Hex32,
 }
 
 /// One step as the receipt records it.
@@ -36,8 +41,8 @@ pub struct LogDigest {
 pub struct StepRecord {
     /// Everything but the file digests; `inputs` and `outputs` are filled from below.
     pub parameters: StepParameters,
-    /// Input files: path and BLAKE3 hex.
-    pub inputs: Vec<(String, String)>,
+    /// Input files: path and BLAKE3.
+    pub inputs: Vec<(String, Hex32)>,
     /// Output files.
     pub outputs: Vec<OutputFile>,
     /// The command's log, when it ran or its result was restored.
@@ -67,110 +72,236 @@ pub struct RunRecord {
     pub steps: Vec<StepRecord>,
 }
 
-fn hex_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+/// Serialises the iterator a closure makes, as a JSON array, without collecting it.
+struct Seq<'a, T>(Box<dyn Fn() -> Box<dyn Iterator<Item = T> + 'a> + 'a>);
+
+impl<T: Serialize> Serialize for Seq<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+fn seq<'a, T, I: Iterator<Item = T> + 'a>(make: impl Fn() -> I + 'a) -> Seq<'a, T> {
+    Seq(Box::new(move || Box::new(make())))
+}
+
+// The views below borrow from the record and serialise exactly like the owned types in
+// `statement.rs` (same fields, same order): a receipt of a hundred thousand files is
+// written without copying them. `statement_views_parse_and_reserialise_identically`
+// holds the two in step.
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceView<'a> {
+    name: Cow<'a, str>,
+    digest: DigestSet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "AnnotationsView::is_empty")]
+    annotations: AnnotationsView<'a>,
+}
+
+#[derive(Serialize)]
+struct AnnotationsView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blake3: Option<Hex32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<&'a str>,
+}
+
+impl AnnotationsView<'_> {
+    fn is_empty(&self) -> bool {
+        self.blake3.is_none() && self.step.is_none()
+    }
+}
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    name: &'a str,
+    command: &'a str,
+    shell: &'a [String],
+    working_dir: &'a str,
+    env: &'a BTreeMap<String, String>,
+    needs: &'a [String],
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    duration_secs: f64,
+    cache_hit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    miss_reason: Option<&'a str>,
+    inputs: Seq<'a, &'a str>,
+    outputs: Seq<'a, &'a str>,
+}
+
+#[derive(Serialize)]
+struct StatementView<'a> {
+    #[serde(rename = "_type")]
+    statement_type: &'static str,
+    subject: Seq<'a, ResourceView<'a>>,
+    #[serde(rename = "predicateType")]
+    predicate_type: &'static str,
+    predicate: PredicateView<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PredicateView<'a> {
+    build_definition: BuildDefinitionView<'a>,
+    run_details: RunDetailsView<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildDefinitionView<'a> {
+    build_type: &'static str,
+    external_parameters: ExternalView<'a>,
+    internal_parameters: InternalView<'a>,
+    resolved_dependencies: Seq<'a, ResourceView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExternalView<'a> {
+    pipeline: &'a PipelineRef,
+    steps: &'a [String],
+}
+
+#[derive(Serialize)]
+struct InternalView<'a> {
+    run: RunInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a EnvironmentSnapshot>,
+    steps: Seq<'a, StepView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<&'a SignerRef>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunDetailsView<'a> {
+    builder: BuilderView<'a>,
+    metadata: BuildMetadata,
+    byproducts: Seq<'a, ResourceView<'a>>,
+}
+
+#[derive(Serialize)]
+struct BuilderView<'a> {
+    id: &'static str,
+    version: BTreeMap<&'static str, &'a str>,
 }
 
 impl StepRecord {
-    fn parameters(&self) -> StepParameters {
-        let mut parameters = self.parameters.clone();
-        parameters.inputs = self.inputs.iter().map(|(path, _)| path.clone()).collect();
-        parameters.outputs = self.outputs.iter().map(|o| o.path.clone()).collect();
-        parameters
+    fn view(&self) -> StepView<'_> {
+        let p = &self.parameters;
+        StepView {
+            name: &p.name,
+            command: &p.command,
+            shell: &p.shell,
+            working_dir: &p.working_dir,
+            env: &p.env,
+            needs: &p.needs,
+            status: &p.status,
+            exit_code: p.exit_code,
+            duration_secs: p.duration_secs,
+            cache_hit: p.cache_hit,
+            cache_key: p.cache_key.as_deref(),
+            miss_reason: p.miss_reason.as_deref(),
+            inputs: seq(move || self.inputs.iter().map(|(path, _)| path.as_str())),
+            outputs: seq(move || self.outputs.iter().map(|o| o.path.as_str())),
+        }
     }
 
-    fn subjects(&self) -> impl Iterator<Item = ResourceDescriptor> + '_ {
-        self.outputs.iter().map(|o| ResourceDescriptor {
-            name: o.path.clone(),
-            digest: hex_map(&[("sha256", &o.sha256)]),
+    fn subjects(&self) -> impl Iterator<Item = ResourceView<'_>> {
+        self.outputs.iter().map(|o| ResourceView {
+            name: Cow::Borrowed(&o.path),
+            digest: DigestSet::sha256(o.sha256),
             media_type: None,
-            annotations: Annotations { blake3: Some(o.blake3.clone()), step: Some(self.parameters.name.clone()) },
+            annotations: AnnotationsView { blake3: Some(o.blake3), step: Some(&self.parameters.name) },
         })
     }
 
-    fn dependencies(&self) -> impl Iterator<Item = ResourceDescriptor> + '_ {
-        self.inputs.iter().map(|(path, blake3)| ResourceDescriptor {
-            name: path.clone(),
-            digest: hex_map(&[("blake3", blake3)]),
-            media_type: None,
-            annotations: Annotations::default(),
+    fn byproduct(&self) -> Option<ResourceView<'_>> {
+        self.log.as_ref().map(|log| ResourceView {
+            name: Cow::Owned(format!("log/{}", self.parameters.name)),
+            digest: DigestSet::sha256(log.sha256),
+            media_type: Some("text/plain"),
+            annotations: AnnotationsView { blake3: Some(log.blake3), step: Some(&self.parameters.name) },
         })
     }
+}
 
-    fn byproduct(&self) -> Option<ResourceDescriptor> {
-        self.log.as_ref().map(|log| ResourceDescriptor {
-            name: format!("log/{}", self.parameters.name),
-            digest: hex_map(&[("sha256", &log.sha256)]),
-            media_type: Some("text/plain".to_owned()),
-            annotations: Annotations { blake3: Some(log.blake3.clone()), step: Some(self.parameters.name.clone()) },
-        })
+fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
+    ResourceView {
+        name: Cow::Borrowed(path),
+        digest: DigestSet::blake3(*blake3),
+        media_type: None,
+        annotations: AnnotationsView { blake3: None, step: None },
     }
 }
 
 impl RunRecord {
-    fn statement<'a>(
-        &self,
-        scope: Scope,
-        steps: impl Iterator<Item = &'a StepRecord> + Clone,
-        signer: Option<&SignerRef>,
-    ) -> Statement {
-        let mut dependencies: Vec<ResourceDescriptor> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for dependency in steps.clone().flat_map(StepRecord::dependencies) {
-            if seen.insert(dependency.name.clone()) {
-                dependencies.push(dependency);
-            }
-        }
-        Statement {
-            statement_type: STATEMENT_TYPE.to_owned(),
-            subject: steps.clone().flat_map(StepRecord::subjects).collect(),
-            predicate_type: SLSA_PROVENANCE.to_owned(),
-            predicate: Provenance {
-                build_definition: BuildDefinition {
-                    build_type: BUILD_TYPE.to_owned(),
-                    external_parameters: ExternalParameters {
-                        pipeline: self.pipeline.clone(),
-                        steps: self.requested_steps.clone(),
-                    },
-                    internal_parameters: InternalParameters {
+    /// The statement over `steps` (all of them for the run statement, one for a step
+    /// statement), as compact JSON.
+    fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
+        let view = StatementView {
+            statement_type: STATEMENT_TYPE,
+            subject: seq(move || steps.iter().flat_map(StepRecord::subjects)),
+            predicate_type: SLSA_PROVENANCE,
+            predicate: PredicateView {
+                build_definition: BuildDefinitionView {
+                    build_type: BUILD_TYPE,
+                    external_parameters: ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
+                    internal_parameters: InternalView {
                         run: RunInfo {
                             scope,
                             status: self.status.clone(),
                             duration_secs: seconds(self.finished.duration_since(self.started).unwrap_or_default()),
                             sign_all_steps: self.sign_all_steps,
                         },
-                        environment: (scope == Scope::Run).then(|| self.environment.clone()),
-                        steps: steps.clone().map(StepRecord::parameters).collect(),
-                        signer: signer.cloned(),
+                        environment: (scope == Scope::Run).then_some(&self.environment),
+                        steps: seq(move || steps.iter().map(StepRecord::view)),
+                        signer,
                     },
-                    resolved_dependencies: dependencies,
+                    resolved_dependencies: seq(move || {
+                        let mut seen: HashSet<&str> = HashSet::new();
+                        steps
+                            .iter()
+                            .flat_map(|step| step.inputs.iter())
+                            .filter(move |(path, _)| seen.insert(path.as_str()))
+                            .map(dependency)
+                    }),
                 },
-                run_details: RunDetails {
-                    builder: Builder {
-                        id: BUILDER_ID.to_owned(),
-                        version: hex_map(&[("attest", &self.environment.attest_version)]),
+                run_details: RunDetailsView {
+                    builder: BuilderView {
+                        id: BUILDER_ID,
+                        version: BTreeMap::from([("attest", self.environment.attest_version.as_str())]),
                     },
                     metadata: BuildMetadata {
                         invocation_id: self.run_id.clone(),
                         started_on: rfc3339(self.started),
                         finished_on: rfc3339(self.finished),
                     },
-                    byproducts: steps.filter_map(StepRecord::byproduct).collect(),
+                    byproducts: seq(move || steps.iter().filter_map(StepRecord::byproduct)),
                 },
             },
-        }
+        };
+        serde_json::to_vec(&view).expect("statements serialise to JSON")
     }
 
-    /// The statements of the receipt: the run's first, then one per executed or cached
-    /// step when `sign_all_steps`.
-    pub fn statements(&self, signer: Option<&SignerRef>) -> Vec<Statement> {
-        let mut statements = vec![self.statement(Scope::Run, self.steps.iter(), signer)];
-        if self.sign_all_steps {
-            for step in self.steps.iter().filter(|s| s.parameters.status == "succeeded") {
-                statements.push(self.statement(Scope::Step, std::iter::once(step), signer));
-            }
-        }
-        statements
+    /// The payloads of the receipt, as JSON: the run statement first, then one statement
+    /// per executed or cached step when `sign_all_steps`.
+    pub fn statement_payloads(&self, signer: Option<&SignerRef>) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let signer = signer.cloned();
+        let steps: &[StepRecord] = if self.sign_all_steps { &self.steps } else { &[] };
+        std::iter::once(self.statement_json(Scope::Run, &self.steps, signer.as_ref())).chain(
+            steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.parameters.status == "succeeded")
+                .map(move |(i, _)| self.statement_json(Scope::Step, &self.steps[i..=i], signer.as_ref())),
+        )
     }
 }
 
@@ -188,4 +319,76 @@ pub fn new_run_id() -> String {
         bytes = (nanos as u64).to_be_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::{GitInfo, Statement};
+
+    fn step(name: &str, status: &str, with_log: bool) -> StepRecord {
+        StepRecord {
+            parameters: StepParameters {
+                name: name.to_owned(),
+                command: "echo \"quoted\" \\ back".to_owned(),
+                shell: vec!["sh".to_owned(), "-c".to_owned()],
+                working_dir: ".".to_owned(),
+                env: BTreeMap::from([("A".to_owned(), "1".to_owned()), ("PATH".to_owned(), "/bin".to_owned())]),
+                needs: vec!["other".to_owned()],
+                status: status.to_owned(),
+                exit_code: Some(0).filter(|_| with_log),
+                duration_secs: 1.25,
+                cache_hit: !with_log,
+                cache_key: Some("blake3:ab".to_owned()).filter(|_| with_log),
+                miss_reason: Some("input changed: ä.txt".to_owned()).filter(|_| with_log),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            },
+            inputs: vec![("src/ä.txt".to_owned(), Hex32([1; 32])), ("shared".to_owned(), Hex32([2; 32]))],
+            outputs: vec![OutputFile { path: format!("out/{name}"), sha256: Hex32([3; 32]), blake3: Hex32([4; 32]) }],
+            log: with_log.then_some(LogDigest { sha256: Hex32([5; 32]), blake3: Hex32([6; 32]) }),
+        }
+    }
+
+    /// The borrowed views write exactly what the owned `Statement` types read and write.
+    #[test]
+    fn statement_views_parse_and_reserialise_identically() {
+        let record = RunRecord {
+            run_id: "00ff".to_owned(),
+            started: UNIX_EPOCH + Duration::from_millis(1_790_000_000_123),
+            finished: UNIX_EPOCH + Duration::from_millis(1_790_000_002_456),
+            status: "failed".to_owned(),
+            pipeline: PipelineRef {
+                name: "p".to_owned(),
+                path: "attest.yaml".to_owned(),
+                digest: DigestSet { blake3: Some(Hex32([7; 32])), sha256: Some(Hex32([8; 32])) },
+            },
+            requested_steps: vec!["a".to_owned()],
+            environment: EnvironmentSnapshot {
+                os: "linux".to_owned(),
+                arch: "x86_64".to_owned(),
+                kernel: Some("6".to_owned()),
+                attest_version: "0.1.0".to_owned(),
+                git: Some(GitInfo { commit: "c".repeat(40), branch: None, dirty: true }),
+                lock_files: BTreeMap::from([("Cargo.lock".to_owned(), "9".repeat(64))]),
+                tools: BTreeMap::from([("cc".to_owned(), "cc 12".to_owned())]),
+            },
+            sign_all_steps: true,
+            steps: vec![step("a", "succeeded", true), step("b", "succeeded", false), step("c", "failed", true)],
+        };
+        let signer = SignerRef { keyid: "k".to_owned(), public_key: "pem".to_owned() };
+        let payloads: Vec<Vec<u8>> = record.statement_payloads(Some(&signer)).collect();
+        assert_eq!(payloads.len(), 3, "run + the two succeeded steps");
+        for payload in &payloads {
+            let statement: Statement = serde_json::from_slice(payload).unwrap();
+            assert_eq!(serde_json::to_vec(&statement).unwrap(), *payload, "{}", String::from_utf8_lossy(payload));
+        }
+        let run: Statement = serde_json::from_slice(&payloads[0]).unwrap();
+        assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
+        assert_eq!(run.steps()[0].inputs, ["src/ä.txt", "shared"]);
+        assert_eq!(run.predicate.run_details.byproducts.len(), 2);
+    }
 }

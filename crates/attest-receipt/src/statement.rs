@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::Hex32;
+
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// `predicateType` of SLSA provenance v1.
@@ -18,15 +20,39 @@ pub const BUILD_TYPE: &str = "https://attest.dev/buildtypes/run/v1";
 /// `runDetails.builder.id` of attest.
 pub const BUILDER_ID: &str = "https://attest.dev/builder/local/v1";
 
+/// The digests of one artifact (an in-toto DigestSet restricted to what attest writes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSet {
+    /// BLAKE3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<Hex32>,
+    /// SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Hex32>,
+}
+
+impl DigestSet {
+    /// Only a SHA-256.
+    pub fn sha256(digest: Hex32) -> Self {
+        Self { blake3: None, sha256: Some(digest) }
+    }
+
+    /// Only a BLAKE3.
+    pub fn blake3(digest: Hex32) -> Self {
+        Self { blake3: Some(digest), sha256: None }
+    }
+}
+
 /// An artifact by name and digest (in-toto ResourceDescriptor).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResourceDescriptor {
     /// A workspace-relative path for files; `log/<step>` for step logs.
     pub name: String,
-    /// Digests by algorithm, lowercase hex: `sha256` for subjects and logs, `blake3` for
-    /// the inputs (attest's own file digest).
-    pub digest: BTreeMap<String, String>,
+    /// Digests, lowercase hex: `sha256` for subjects and logs, `blake3` for the inputs
+    /// (attest's own file digest).
+    pub digest: DigestSet,
     /// Media type, for logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
@@ -41,7 +67,7 @@ pub struct ResourceDescriptor {
 pub struct Annotations {
     /// BLAKE3 of the content, lowercase hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blake3: Option<String>,
+    pub blake3: Option<Hex32>,
     /// The step that produced the artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
@@ -113,7 +139,7 @@ pub struct PipelineRef {
     /// The file, relative to the workspace root.
     pub path: String,
     /// `sha256` and `blake3` of its bytes.
-    pub digest: BTreeMap<String, String>,
+    pub digest: DigestSet,
 }
 
 /// attest's resolved parameters.

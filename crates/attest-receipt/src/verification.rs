@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::statement::{BUILD_TYPE, SLSA_PROVENANCE, STATEMENT_TYPE, Scope, Statement};
 use crate::timestamp::parse_rfc3339;
-use crate::{Envelope, KeyStore, PAYLOAD_TYPE, PublicKey};
+use crate::{Envelope, Hex32, KeyStore, PAYLOAD_TYPE, PublicKey};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -324,21 +324,30 @@ fn revocation_check(signer: Option<&PublicKey>, run: Option<&Statement>, keys: &
 /// Digests of a workspace file: BLAKE3 and SHA-256 hex, like the run computed them
 /// (a symlink's digest is that of its target text). `None` when it is missing or the
 /// path is not a workspace path.
-fn file_digests(workspace: &Path, path: &str, sha: bool) -> Result<(String, Option<String>), String> {
+fn file_digests(workspace: &Path, path: &str, sha: bool) -> Result<(Hex32, Option<Hex32>), String> {
     let rel = RelPath::new(path).map_err(|_| "not a path inside the workspace".to_owned())?;
     let full = rel.under(workspace);
     let meta = std::fs::symlink_metadata(&full).map_err(|_| "missing".to_owned())?;
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(&full).map_err(|e| e.to_string())?;
         let bytes = target.as_os_str().as_encoded_bytes();
-        return Ok((attest_hash::hash_bytes(bytes).hex(), sha.then(|| attest_hash::sha256_bytes(bytes).hex())));
+        return Ok((
+            Hex32::from(&attest_hash::hash_bytes(bytes)),
+            sha.then(|| Hex32::from(&attest_hash::sha256_bytes(bytes))),
+        ));
     }
     if !meta.is_file() {
         return Err("not a file".to_owned());
     }
-    let blake3 = attest_hash::hash_file(&full, meta.len()).map_err(|e| e.to_string())?.hex();
-    let sha256 = if sha { Some(attest_hash::sha256_file(&full).map_err(|e| e.to_string())?.hex()) } else { None };
+    let blake3 = Hex32::from(&attest_hash::hash_file(&full, meta.len()).map_err(|e| e.to_string())?);
+    let sha256 =
+        if sha { Some(Hex32::from(&attest_hash::sha256_file(&full).map_err(|e| e.to_string())?)) } else { None };
     Ok((blake3, sha256))
+}
+
+/// A recorded digest for messages (`none` when the receipt has none).
+fn shown(digest: Option<Hex32>) -> String {
+    digest.map_or_else(|| "none".to_owned(), |d| d.to_string())
 }
 
 fn pipeline_check(run: Option<&Statement>, workspace: &Path) -> Check {
@@ -347,16 +356,16 @@ fn pipeline_check(run: Option<&Statement>, workspace: &Path) -> Check {
         return Check::new("pipeline_digest", CheckStatus::Fail, expected_text, "no run statement");
     };
     let pipeline = &run.predicate.build_definition.external_parameters.pipeline;
-    let recorded = pipeline.digest.get("sha256").cloned().unwrap_or_default();
-    let expected = format!("sha256:{recorded}");
+    let recorded = pipeline.digest.sha256;
+    let expected = format!("sha256:{}", shown(recorded));
     let Ok(rel) = RelPath::new(&pipeline.path) else {
         return Check::new("pipeline_digest", CheckStatus::Fail, expected, "an escaping path")
             .detail(format!("`{}` is not a path inside the workspace", pipeline.path));
     };
     match std::fs::read(rel.under(workspace)) {
         Ok(bytes) => {
-            let actual = attest_hash::sha256_bytes(&bytes).hex();
-            let status = if actual == recorded { CheckStatus::Pass } else { CheckStatus::Fail };
+            let actual = Hex32::from(&attest_hash::sha256_bytes(&bytes));
+            let status = if Some(actual) == recorded { CheckStatus::Pass } else { CheckStatus::Fail };
             Check::new("pipeline_digest", status, expected, format!("sha256:{actual}")).detail(&pipeline.path)
         }
         Err(_) => Check::new("pipeline_digest", CheckStatus::Skip, expected, "absent")
@@ -381,10 +390,12 @@ fn inputs_check(run: Option<&Statement>, workspace: &Path) -> Check {
     let mismatches = dependencies
         .iter()
         .filter_map(|d| {
-            let recorded = d.digest.get("blake3").map_or("", String::as_str);
+            let recorded = d.digest.blake3;
             match file_digests(workspace, &d.name, false) {
-                Ok((blake3, _)) if blake3 == recorded => None,
-                Ok((blake3, _)) => Some(format!("{}: recorded blake3:{recorded}, now blake3:{blake3}", d.name)),
+                Ok((blake3, _)) if Some(blake3) == recorded => None,
+                Ok((blake3, _)) => {
+                    Some(format!("{}: recorded blake3:{}, now blake3:{blake3}", d.name, shown(recorded)))
+                }
                 Err(why) => Some(format!("{}: {why}", d.name)),
             }
         })
@@ -399,11 +410,11 @@ fn outputs_check(run: Option<&Statement>, workspace: &Path) -> Check {
         .subject
         .iter()
         .filter_map(|s| {
-            let recorded = s.digest.get("sha256").map_or("", String::as_str);
+            let recorded = s.digest.sha256;
             match file_digests(workspace, &s.name, true) {
-                Ok((_, Some(sha256))) if sha256 == recorded => None,
+                Ok((_, sha256)) if sha256.is_some() && sha256 == recorded => None,
                 Ok((_, sha256)) => {
-                    Some(format!("{}: recorded sha256:{recorded}, now sha256:{}", s.name, sha256.unwrap_or_default()))
+                    Some(format!("{}: recorded sha256:{}, now sha256:{}", s.name, shown(recorded), shown(sha256)))
                 }
                 Err(why) => Some(format!("{}: {why}", s.name)),
             }
@@ -418,10 +429,10 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
     let mut problems = Vec::new();
     let params = &run.predicate.build_definition.internal_parameters;
     // The run statement's own chain: an input produced by another step has that step's output digest.
-    let produced: HashMap<&str, (&str, &str)> = run
+    let produced: HashMap<&str, (&str, Hex32)> = run
         .subject
         .iter()
-        .filter_map(|s| Some((s.name.as_str(), (s.annotations.step.as_deref()?, s.annotations.blake3.as_deref()?))))
+        .filter_map(|s| Some((s.name.as_str(), (s.annotations.step.as_deref()?, s.annotations.blake3?))))
         .collect();
     for step in &params.steps {
         for input in &step.inputs {
@@ -429,11 +440,12 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
             if *producer == step.name {
                 continue;
             }
-            let recorded = run.dependency(input).and_then(|d| d.digest.get("blake3")).map_or("", String::as_str);
-            if recorded != *blake3 {
+            let recorded = run.dependency(input).and_then(|d| d.digest.blake3);
+            if recorded != Some(*blake3) {
                 problems.push(format!(
-                    "step `{}` read `{input}` as blake3:{recorded}, but `{producer}` produced blake3:{blake3}",
-                    step.name
+                    "step `{}` read `{input}` as blake3:{}, but `{producer}` produced blake3:{blake3}",
+                    step.name,
+                    shown(recorded)
                 ));
             }
         }

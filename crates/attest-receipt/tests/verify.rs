@@ -8,14 +8,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use attest_hash::sha256_file;
 use attest_receipt::{
-    CheckStatus, Envelope, EnvironmentSnapshot, KeyPair, KeyStore, OutputFile, PipelineRef, Report, RunRecord,
-    StepParameters, StepRecord, VerifyOptions, envelopes, to_jsonl, verify,
+    CheckStatus, DigestSet, Envelope, EnvironmentSnapshot, Hex32, KeyPair, KeyStore, OutputFile, PipelineRef, Report,
+    RunRecord, StepParameters, StepRecord, VerifyOptions, envelopes, to_jsonl, verify,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-fn blake3_hex(path: &Path) -> String {
-    attest_hash::hash_file(path, std::fs::metadata(path).unwrap().len()).unwrap().hex()
+fn blake3_hex(path: &Path) -> Hex32 {
+    Hex32::from(&attest_hash::hash_file(path, std::fs::metadata(path).unwrap().len()).unwrap())
 }
 
 fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Path) -> StepRecord {
@@ -41,7 +41,7 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             .iter()
             .map(|p| OutputFile {
                 path: (*p).to_owned(),
-                sha256: sha256_file(&root.join(p)).unwrap().hex(),
+                sha256: Hex32::from(&sha256_file(&root.join(p)).unwrap()),
                 blake3: blake3_hex(&root.join(p)),
             })
             .collect(),
@@ -76,7 +76,7 @@ impl Fixture {
             pipeline: PipelineRef {
                 name: "demo".to_owned(),
                 path: "attest.yaml".to_owned(),
-                digest: BTreeMap::from([("sha256".to_owned(), sha256_file(&root.join("attest.yaml")).unwrap().hex())]),
+                digest: DigestSet::sha256(Hex32::from(&sha256_file(&root.join("attest.yaml")).unwrap())),
             },
             requested_steps: Vec::new(),
             environment: EnvironmentSnapshot {
@@ -223,7 +223,7 @@ fn removed_or_reordered_step_statements_break_the_step_chain() {
 #[test]
 fn a_downstream_input_that_is_not_the_upstream_output_breaks_the_chain() {
     let mut f = Fixture::new(false);
-    f.record.steps[1].inputs[0].1 = "f".repeat(64);
+    f.record.steps[1].inputs[0].1 = Hex32([0xff; 32]);
     let report = f.verify(&f.text(), VerifyOptions::default());
     assert!(failed(&report).contains(&"step_chain"), "{report:#?}");
 }

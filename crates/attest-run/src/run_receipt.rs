@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use attest_hash::EntryKind;
 use attest_pipeline::Pipeline;
 use attest_receipt::{
-    EnvironmentSnapshot, KeyPair, LogDigest, OutputFile, PipelineRef, ReceiptWriteError, RunRecord, StepParameters,
-    StepRecord, seconds,
+    DigestSet, EnvironmentSnapshot, Hex32, KeyPair, LogDigest, OutputFile, PipelineRef, ReceiptWriteError, RunRecord,
+    StepParameters, StepRecord, seconds,
 };
 
 use crate::{CacheStatus, RunSummary, StepReport, StepStatus, Workspace};
@@ -53,7 +53,7 @@ fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRe
         .iter()
         .flat_map(|m| m.entries())
         .filter(|e| e.kind != EntryKind::Missing)
-        .filter_map(|e| Some((e.path.to_string(), e.digest?.hex())))
+        .filter_map(|e| Some((e.path.to_string(), Hex32::from(&e.digest?))))
         .collect();
     let outputs = if report.succeeded() {
         report
@@ -62,8 +62,8 @@ fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRe
             .flat_map(|m| m.entries())
             .filter_map(|e| {
                 let path = e.path.to_string();
-                let sha256 = report.output_sha256.get(&path)?.hex();
-                Some(OutputFile { blake3: e.digest?.hex(), sha256, path })
+                let sha256 = Hex32::from(report.output_sha256.get(&path)?);
+                Some(OutputFile { blake3: Hex32::from(&e.digest?), sha256, path })
             })
             .collect()
     } else {
@@ -93,7 +93,9 @@ fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRe
         },
         inputs,
         outputs,
-        log: report.log_digests.map(|(blake3, sha256)| LogDigest { sha256: sha256.hex(), blake3: blake3.hex() }),
+        log: report
+            .log_digests
+            .map(|(blake3, sha256)| LogDigest { sha256: Hex32::from(&sha256), blake3: Hex32::from(&blake3) }),
     }
 }
 
@@ -125,11 +127,10 @@ pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunReco
         pipeline: PipelineRef {
             name,
             path: context.pipeline_path.clone(),
-            digest: [
-                ("sha256".to_owned(), attest_hash::sha256_bytes(context.pipeline_source).hex()),
-                ("blake3".to_owned(), pipeline.digest.hex()),
-            ]
-            .into(),
+            digest: DigestSet {
+                sha256: Some(Hex32::from(&attest_hash::sha256_bytes(context.pipeline_source))),
+                blake3: Some(Hex32::from(&pipeline.digest)),
+            },
         },
         requested_steps: context.requested_steps.to_vec(),
         environment: context.environment.clone(),

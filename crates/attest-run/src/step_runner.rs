@@ -54,6 +54,7 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) cancelled: &'a AtomicBool,
     pub(crate) timed_out: Mutex<HashSet<usize>>,
     pub(crate) workspace_inputs: OnceLock<Result<FileSet, String>>,
+    masked_values: Mutex<HashMap<String, String>>,
 }
 
 /// What a [`StepRunner`] is built from; the rest of its state starts empty.
@@ -99,11 +100,6 @@ struct Execution<'a> {
     started: Instant,
 }
 
-/// A text value with credential shapes masked.
-fn redact_text(redactor: &Redactor, text: &str) -> String {
-    String::from_utf8_lossy(&redactor.redact(text.as_bytes())).into_owned()
-}
-
 /// SHA-256 of a workspace file or symlink (of its target text).
 fn sha256_of(path: &Path, kind: EntryKind) -> Option<Digest> {
     match kind {
@@ -134,6 +130,7 @@ impl<'a> StepRunner<'a> {
             cancelled: parts.cancelled,
             timed_out: Mutex::new(HashSet::new()),
             workspace_inputs: OnceLock::new(),
+            masked_values: Mutex::new(HashMap::new()),
         }
     }
 
@@ -183,6 +180,16 @@ impl<'a> StepRunner<'a> {
             Some(previous) => differences(&previous, record).into_iter().next().unwrap_or(MissReason::NoEntry),
             None => MissReason::NoEntry,
         }
+    }
+
+    /// An environment value with credential shapes masked (values repeat across steps, so
+    /// each distinct one is scanned once).
+    fn masked(&self, value: &str) -> String {
+        let mut known = self.masked_values.lock().expect("masked value lock is never poisoned");
+        known
+            .entry(value.to_owned())
+            .or_insert_with(|| String::from_utf8_lossy(&Redactor::default().redact(value.as_bytes())).into_owned())
+            .clone()
     }
 
     fn remember(&self, step: &Step, record: &KeyRecord) {
@@ -252,8 +259,7 @@ impl<'a> StepRunner<'a> {
             }
         };
         report.key = Some(record.key);
-        report.inputs = Some(record.inputs.clone());
-        report.env = record.parts.env.iter().map(|(k, v)| (k.clone(), redact_text(&redactor, v))).collect();
+        report.env = record.parts.env.iter().map(|(k, v)| (k.clone(), self.masked(v))).collect();
         for name in secrets.keys() {
             report.env.insert(name.clone(), format!("[REDACTED:{name}]"));
         }
@@ -279,6 +285,7 @@ impl<'a> StepRunner<'a> {
                             report.status = StepStatus::Failed { failure };
                         }
                         report.outputs = Some(entry.outputs);
+                        report.inputs = Some(record.inputs);
                         report.duration = started.elapsed();
                         return report;
                     }
@@ -304,7 +311,9 @@ impl<'a> StepRunner<'a> {
             return report;
         }
         let execution = Execution { index, step, record: &record, secrets, redactor: &redactor, cacheable, started };
-        self.execute(execution, report)
+        let mut report = self.execute(execution, report);
+        report.inputs = Some(record.inputs);
+        report
     }
 
     /// SHA-256 of each output: from the cache entry when it has them, else read.
