@@ -262,6 +262,22 @@ pub(crate) enum ReceiptCommand {
         #[arg(long, value_enum, default_value_t)]
         format: ShowFormat,
     },
+    /// Delete old receipts: all but the newest `--keep`, or those older than
+    /// `--older-than` days (receipts are never deleted automatically).
+    Prune {
+        /// Keep this many of the newest receipts.
+        #[arg(long, value_name = "N", required_unless_present = "older_than")]
+        keep: Option<usize>,
+        /// Delete receipts older than this many days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
+        /// Show what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// List the workspace's receipts, newest first.
     List {
         /// Show at most this many.

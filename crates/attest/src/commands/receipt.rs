@@ -39,6 +39,46 @@ pub(crate) fn receipt(cwd: &Path, command: ReceiptCommand, printer: Printer) -> 
             }
             Ok(ExitStatus::Success)
         }
+        ReceiptCommand::Prune { keep, older_than, dry_run, format } => {
+            let mut paths = list_receipts(&receipts_dir(cwd))?;
+            paths.reverse(); // newest first
+            let now = std::time::SystemTime::now();
+            let doomed: Vec<PathBuf> = paths
+                .into_iter()
+                .enumerate()
+                .filter(|(index, path)| {
+                    let beyond_keep = keep.is_some_and(|keep| *index >= keep);
+                    let too_old = older_than.is_some_and(|days| {
+                        std::fs::metadata(path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| now.duration_since(t).ok())
+                            .is_some_and(|age| age.as_secs() > days * 86_400)
+                    });
+                    beyond_keep || too_old
+                })
+                .map(|(_, path)| path)
+                .collect();
+            if !dry_run {
+                for path in &doomed {
+                    fs_err::remove_file(path)
+                        .map_err(|e| UserError::new(format!("failed to delete a receipt: {e}")))?;
+                }
+            }
+            match format {
+                Format::Json => printer.data(
+                    &json!({"deleted": !dry_run, "receipts": doomed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()})
+                        .to_string(),
+                ),
+                Format::Human => printer.info(&format!(
+                    "{} {} receipts{}",
+                    if dry_run { "Would delete" } else { "Deleted" },
+                    doomed.len(),
+                    if dry_run { " (dry run)" } else { "" }
+                )),
+            }
+            Ok(ExitStatus::Success)
+        }
         ReceiptCommand::List { limit, format } => {
             let mut paths = list_receipts(&receipts_dir(cwd))?;
             paths.reverse();

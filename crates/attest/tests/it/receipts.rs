@@ -294,6 +294,14 @@ fn the_classic_view_has_every_field_and_list_shows_runs() {
     assert_eq!(list[0]["status"], "succeeded");
     let human = ctx.run(&["receipt", "list"]);
     assert_eq!(human.success().stderr.lines().count(), 2);
+
+    let newest = latest(&ctx);
+    let dry = ctx.run(&["receipt", "prune", "--keep", "1", "--dry-run"]);
+    assert!(dry.success().stderr.contains("Would delete 1 receipts"), "{}", dry.stderr);
+    assert_eq!(receipts(&ctx).len(), 2);
+    ctx.run(&["receipt", "prune", "--keep", "1"]).success();
+    assert_eq!(receipts(&ctx), [PathBuf::from(newest)]);
+    assert_eq!(ctx.run(&["receipt", "prune"]).code, 2, "prune needs --keep or --older-than");
 }
 
 #[test]
