@@ -14,9 +14,11 @@ const ZSTD_LEVEL: i32 = 3;
 const CHUNK: usize = 256 * 1024;
 
 /// The content-addressed store and action cache of one workspace.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CacheStore {
     root: PathBuf,
+    /// The last workspace restored into and its resolved path: resolved once, not per file.
+    real_root: std::sync::Mutex<Option<(PathBuf, PathBuf)>>,
 }
 
 impl CacheStore {
@@ -27,7 +29,7 @@ impl CacheStore {
             let dir = root.join(sub);
             fs_err::create_dir_all(&dir).map_err(CacheError::io("create cache directory", &dir))?;
         }
-        Ok(Self { root })
+        Ok(Self { root, real_root: std::sync::Mutex::new(None) })
     }
 
     /// The versioned root (`.attest/cache/v1`).
@@ -243,7 +245,17 @@ impl CacheStore {
         let parent = dest.parent().unwrap_or(workspace).to_owned();
         fs_err::create_dir_all(&parent).map_err(CacheError::io("create", &parent))?;
         let real_parent = fs_err::canonicalize(&parent).map_err(CacheError::io("resolve", &parent))?;
-        let real_root = fs_err::canonicalize(workspace).map_err(CacheError::io("resolve", workspace))?;
+        let real_root = {
+            let mut known = self.real_root.lock().expect("real root lock is never poisoned");
+            match known.as_ref() {
+                Some((root, real)) if root == workspace => real.clone(),
+                _ => {
+                    let real = fs_err::canonicalize(workspace).map_err(CacheError::io("resolve", workspace))?;
+                    *known = Some((workspace.to_owned(), real.clone()));
+                    real
+                }
+            }
+        };
         if !real_parent.starts_with(&real_root) {
             return Err(CacheError::UnsafePath {
                 path: path.to_string(),

@@ -5,7 +5,7 @@
 //! - [`run`]: the run itself; events go to a [`Reporter`], the result is a [`RunSummary`].
 //! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
 //! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
-//! - [`write_run_receipt`]: the run's receipt, from its summary and an
+//! - [`run_record`]: what the run's receipt records, from its summary and an
 //!   [`environment_snapshot`].
 //!
 //! The CLI owns signals and the environment: it passes the host environment and an
@@ -34,7 +34,7 @@ pub use miss_reason::{MissReason, differences};
 pub use plan::{PlanEntry, Prediction, plan};
 pub use run_error::RunError;
 pub use run_event::{CacheStatus, Failure, Reporter, RunEvent, StepReport, StepStatus};
-pub use run_receipt::{ReceiptContext, run_record, write_run_receipt};
+pub use run_receipt::{ReceiptContext, run_record};
 pub use run_summary::{RunOptions, RunSummary};
 pub use workspace::Workspace;
 

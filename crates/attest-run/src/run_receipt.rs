@@ -2,13 +2,12 @@
 //! statements, written to `.attest/receipts/`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use attest_hash::EntryKind;
 use attest_pipeline::Pipeline;
 use attest_receipt::{
-    DigestSet, EnvironmentSnapshot, Hex32, KeyPair, LogDigest, OutputFile, PipelineRef, ReceiptWriteError, RunRecord,
+    DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord,
     StepParameters, StepRecord, seconds,
 };
 
@@ -137,13 +136,4 @@ pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunReco
         sign_all_steps: pipeline.attestation.sign_all_steps,
         steps,
     }
-}
-
-/// Writes the run's receipt to `.attest/receipts/`, signed by `key` when given.
-pub fn write_run_receipt(
-    context: &ReceiptContext<'_>,
-    summary: &RunSummary,
-    key: Option<&KeyPair>,
-) -> Result<PathBuf, ReceiptWriteError> {
-    attest_receipt::write_receipt(&context.workspace.receipts_dir(), &run_record(context, summary), key)
 }

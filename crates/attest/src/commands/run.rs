@@ -75,9 +75,14 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         finished: SystemTime::now(),
         environment,
     };
-    let receipt = attest_run::write_run_receipt(&context, &summary, signing.as_ref().map(|s| &s.key));
+    let record = attest_run::run_record(&context, &summary);
+    let receipt = attest_receipt::write_receipt(
+        &loaded.workspace.receipts_dir(),
+        &record,
+        signing.as_ref().map(|s| &s.key),
+    );
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
-    Ok(if summary.interrupted {
+    let status = if summary.interrupted {
         ExitStatus::Interrupted
     } else if !summary.success() {
         ExitStatus::Failure
@@ -85,7 +90,11 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         ExitStatus::Error
     } else {
         ExitStatus::Success
-    })
+    };
+    // The process exits next: freeing the run's hundreds of thousands of small
+    // allocations (manifests, the record) one by one would only cost time.
+    std::mem::forget((record, summary, loaded));
+    Ok(status)
 }
 
 /// Prints where the receipt went (or why it could not be written); returns whether it was.
