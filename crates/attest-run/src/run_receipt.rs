@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use attest_hash::EntryKind;
 use attest_pipeline::Pipeline;
 use attest_receipt::{
-    DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord,
-    StepParameters, StepRecord, seconds,
+    DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord, StepParameters, StepRecord,
+    seconds,
 };
 
 use crate::{CacheStatus, RunSummary, StepReport, StepStatus, Workspace};

@@ -79,9 +79,34 @@ fn masked(bytes: &[u8], whole: std::ops::Range<usize>, secret: &std::ops::Range<
     format!("{before}{keep}…")
 }
 
+/// Substrings every rule's match contains (lowercase; compared case-insensitively). Text
+/// without any of them cannot match, and is passed without compiling the rules.
+const TELLS: [&[u8]; 13] = [
+    b"private key",
+    b"akia",
+    b"asia",
+    b"agpa",
+    b"aida",
+    b"aroa",
+    b"gh",
+    b"glpat-",
+    b"xox",
+    b"key",
+    b"token",
+    b"secret",
+    b"passw",
+];
+
+fn might_hold_credentials(bytes: &[u8]) -> bool {
+    TELLS.iter().any(|tell| bytes.windows(tell.len()).any(|window| window.eq_ignore_ascii_case(tell)))
+}
+
 /// Every credential shape in `bytes`, in order, overlapping matches of weaker rules dropped.
 pub fn scan(bytes: &[u8]) -> Vec<Finding> {
     let mut findings: Vec<Finding> = Vec::new();
+    if !might_hold_credentials(bytes) {
+        return findings;
+    }
     for rule in RULES.iter() {
         for captures in rule.regex.captures_iter(bytes) {
             let (Some(whole), Some(secret)) = (captures.get(0), captures.get(rule.group)) else { continue };
@@ -130,6 +155,25 @@ mod tests {
                 ("private-key", Severity::High, 7),
             ]
         );
+    }
+
+    #[test]
+    fn every_rule_contains_a_tell() {
+        for sample in [
+            "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+            "ASIAIOSFODNN7EXAMPLE",
+            "AROAIOSFODNN7EXAMPLE",
+            "ghs_0123456789abcdefghijABCDEFGHIJ012345",
+            "github_pat_0123456789abcdefghijAB",
+            "glpat-abcdefghij0123456789",
+            "xoxp-1234567890-abcdef",
+            "DB_PASSWD: 'abcdefghijklmnop1234'",
+            "client_secret=abcdefghijklmnop1234",
+        ] {
+            assert!(might_hold_credentials(sample.as_bytes()), "{sample}");
+            assert!(!scan(sample.as_bytes()).is_empty(), "{sample}");
+        }
+        assert!(!might_hold_credentials(b"/usr/local/bin:/usr/bin:/bin"));
     }
 
     #[test]

@@ -76,11 +76,8 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         environment,
     };
     let record = attest_run::run_record(&context, &summary);
-    let receipt = attest_receipt::write_receipt(
-        &loaded.workspace.receipts_dir(),
-        &record,
-        signing.as_ref().map(|s| &s.key),
-    );
+    let receipt =
+        attest_receipt::write_receipt(&loaded.workspace.receipts_dir(), &record, signing.as_ref().map(|s| &s.key));
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
     let status = if summary.interrupted {
         ExitStatus::Interrupted
