@@ -12,7 +12,7 @@ use attest_exec::{Executor, Signal};
 use attest_hash::{Digest, Manifest, StatCache, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
-use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, chain};
+use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, error_chain};
 use crate::{
     KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace,
 };
@@ -47,7 +47,7 @@ pub fn run(
     let started = Instant::now();
     let selected = crate::select(pipeline, &options.targets)?;
     let _lock = lock(workspace, reporter)?;
-    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: chain(&e) })?;
+    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
     let stat_load = StatCache::load(&workspace.stat_cache_path());
     if let Some(warning) = &stat_load.warning {
         reporter.report(RunEvent::Warning(warning));
@@ -55,7 +55,7 @@ pub fn run(
     let stat_cache = stat_load.cache;
     let use_cache = pipeline.cache.enabled && !options.no_cache;
     let store = if use_cache {
-        Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: chain(&e) })?)
+        Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: error_chain(&e) })?)
     } else {
         None
     };
@@ -98,7 +98,7 @@ pub fn run(
         if (policy.max_size.is_some() || policy.max_age.is_some())
             && let Err(err) = store.gc(policy, std::time::SystemTime::now())
         {
-            reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", chain(&err))));
+            reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", error_chain(&err))));
         }
     }
     Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed()))
@@ -106,7 +106,7 @@ pub fn run(
 
 fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<CacheLock, RunError> {
     let path = workspace.lock_path();
-    let to_error = |e: attest_cache::CacheError| RunError::Cache { message: chain(&e) };
+    let to_error = |e: attest_cache::CacheError| RunError::Cache { message: error_chain(&e) };
     if let Some(lock) = CacheLock::try_acquire(&path, LockMode::Exclusive).map_err(to_error)? {
         return Ok(lock);
     }

@@ -36,6 +36,7 @@ pub use run_error::RunError;
 pub use run_event::{CacheStatus, Failure, Reporter, RunEvent, StepReport, StepStatus};
 pub use run_receipt::{ReceiptContext, run_record};
 pub use run_summary::{RunOptions, RunSummary};
+pub use step_runner::error_chain;
 pub use workspace::Workspace;
 
 /// The steps to run, as a mask over the pipeline's steps: `targets` and everything they

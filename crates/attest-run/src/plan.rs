@@ -10,7 +10,7 @@ use attest_pipeline::Pipeline;
 use serde::Serialize;
 
 use crate::miss_reason::differences;
-use crate::step_runner::{StepRunner, StepRunnerParts, chain};
+use crate::step_runner::{StepRunner, StepRunnerParts, error_chain};
 use crate::{KeyRecord, KeyRecords, LastKeys, MissReason, Reporter, RunError, RunEvent, RunOptions, Workspace};
 
 /// What a run would do with one step.
@@ -65,11 +65,11 @@ pub fn plan(
     reporter: &dyn Reporter,
 ) -> Result<Vec<PlanEntry>, RunError> {
     let selected = crate::select(pipeline, &options.targets)?;
-    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: chain(&e) })?;
+    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
     let stat_cache = StatCache::load(&workspace.stat_cache_path()).cache;
     let use_cache = pipeline.cache.enabled && !options.no_cache;
     let store = if use_cache && workspace.cache_dir().join(LAYOUT_VERSION).is_dir() {
-        Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: chain(&e) })?)
+        Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: error_chain(&e) })?)
     } else {
         None
     };

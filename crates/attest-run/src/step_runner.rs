@@ -77,8 +77,9 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// An error with its chain of causes, on one line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+/// An error with its chain of causes on one line (`failed to X: because: because`), as
+/// run reports and the CLI show errors.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -141,13 +142,15 @@ impl<'a> StepRunner<'a> {
     /// Resolves and hashes a step's inputs.
     pub(crate) fn input_manifest(&self, step: &Step) -> Result<Manifest, String> {
         let set = match &step.inputs {
-            Some(patterns) => FileSet::resolve(&self.filter, patterns).map_err(|e| chain(&e))?,
+            Some(patterns) => FileSet::resolve(&self.filter, patterns).map_err(|e| error_chain(&e))?,
             None => self
                 .workspace_inputs
-                .get_or_init(|| FileSet::resolve_workspace(&self.filter, &self.all_outputs()).map_err(|e| chain(&e)))
+                .get_or_init(|| {
+                    FileSet::resolve_workspace(&self.filter, &self.all_outputs()).map_err(|e| error_chain(&e))
+                })
                 .clone()?,
         };
-        set.manifest(self.root, self.stat_cache).map_err(|e| chain(&e))
+        set.manifest(self.root, self.stat_cache).map_err(|e| error_chain(&e))
     }
 
     /// The key record of `step` given its upstream output digests (by step name).
@@ -218,7 +221,9 @@ impl<'a> StepRunner<'a> {
                 Ok(meta) if meta.file_type().is_symlink() => std::fs::read_link(&dest)
                     .map(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()).to_string())
                     .unwrap_or_else(|e| e.to_string()),
-                Ok(meta) => attest_hash::hash_file(&dest, meta.len()).map_or_else(|e| chain(&e), |d| d.to_string()),
+                Ok(meta) => {
+                    attest_hash::hash_file(&dest, meta.len()).map_or_else(|e| error_chain(&e), |d| d.to_string())
+                }
                 Err(_) => "missing".to_owned(),
             };
             let actual =
@@ -299,7 +304,7 @@ impl<'a> StepRunner<'a> {
                 },
                 Ok(None) => reason = self.miss_reason(step, &record),
                 Err(err) => {
-                    self.warn(&format!("{}; running step `{}` again", chain(&err), step.name));
+                    self.warn(&format!("{}; running step `{}` again", error_chain(&err), step.name));
                     reason = MissReason::EntryDamaged;
                 }
             }
@@ -376,7 +381,7 @@ impl<'a> StepRunner<'a> {
         let result = match result {
             Ok(result) => result,
             Err(err) => {
-                report.status = StepStatus::Failed { failure: Failure::Error { message: chain(&err) } };
+                report.status = StepStatus::Failed { failure: Failure::Error { message: error_chain(&err) } };
                 return report;
             }
         };
@@ -425,8 +430,9 @@ impl<'a> StepRunner<'a> {
 
     fn output_manifest(&self, step: &Step) -> Result<Manifest, Failure> {
         let patterns: Vec<String> = step.outputs.iter().map(ToString::to_string).collect();
-        let set = FileSet::resolve(&self.filter, &patterns).map_err(|e| Failure::Error { message: chain(&e) })?;
-        let manifest = set.manifest(self.root, self.stat_cache).map_err(|e| Failure::Error { message: chain(&e) })?;
+        let set = FileSet::resolve(&self.filter, &patterns).map_err(|e| Failure::Error { message: error_chain(&e) })?;
+        let manifest =
+            set.manifest(self.root, self.stat_cache).map_err(|e| Failure::Error { message: error_chain(&e) })?;
         if let Some(missing) = manifest.entries().iter().find(|e| e.kind == EntryKind::Missing) {
             return Err(Failure::OutputMissing { path: missing.path.to_string() });
         }
@@ -446,21 +452,21 @@ impl<'a> StepRunner<'a> {
             let digest = entry.digest.expect("present outputs have digests");
             match entry.kind {
                 EntryKind::File => {
-                    store.store_file(&entry.path.under(self.root), &digest, compress).map_err(|e| chain(&e))?;
+                    store.store_file(&entry.path.under(self.root), &digest, compress).map_err(|e| error_chain(&e))?;
                 }
                 EntryKind::Symlink => {
                     let target = std::fs::read_link(entry.path.under(self.root)).map_err(|e| e.to_string())?;
-                    store.store_bytes(target.as_os_str().as_encoded_bytes(), compress).map_err(|e| chain(&e))?;
+                    store.store_bytes(target.as_os_str().as_encoded_bytes(), compress).map_err(|e| error_chain(&e))?;
                 }
                 EntryKind::Missing => {}
             }
         }
-        let log = store.store_bytes(&report.log, compress).map_err(|e| chain(&e))?;
+        let log = store.store_bytes(&report.log, compress).map_err(|e| error_chain(&e))?;
         let millis = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
         let mut entry = ActionEntry::new(record.key, &step.name, outputs.clone(), millis, Some(log), now_secs());
         entry.output_sha256 = report.output_sha256.iter().map(|(path, d)| (path.clone(), d.hex())).collect();
         entry.log_sha256 = report.log_digests.map(|(_, sha256)| sha256.hex());
-        store.put_action(&entry).map_err(|e| chain(&e))
+        store.put_action(&entry).map_err(|e| error_chain(&e))
     }
 
     /// Whether the workspace already holds `output` exactly as cached.
@@ -496,7 +502,7 @@ impl<'a> StepRunner<'a> {
                 EntryKind::Symlink => store.restore_symlink(self.root, &output.path, &digest),
                 EntryKind::Missing => Ok(()),
             }
-            .map_err(|e| chain(&e))?;
+            .map_err(|e| error_chain(&e))?;
             if output.kind == EntryKind::File
                 && let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root))
             {

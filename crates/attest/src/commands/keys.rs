@@ -4,11 +4,11 @@ use attest_receipt::{KeyStore, PublicKey};
 use serde_json::json;
 
 use crate::args::{Format, KeysCommand};
-use crate::commands::signing::chain;
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::workspace_root;
 use crate::user_error::UserError;
+use attest_run::error_chain as chain;
 
 fn store_error(error: attest_receipt::KeyStoreError) -> UserError {
     let hint = match &error {

@@ -4,11 +4,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use attest_exec::ProcessExecutor;
-use attest_run::{Prediction, ReceiptContext, RunError, RunOptions, RunSummary};
+use attest_run::{Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
 use serde_json::json;
 
 use crate::args::{Format, RunArgs};
-use crate::commands::signing::{SigningKey, chain, signing_key};
+use crate::commands::signing::{SigningKey, signing_key};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 use crate::run_reporter::{HumanReporter, JsonReporter, summary_line};

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use attest_receipt::{KeyPair, KeyStore};
-use attest_run::Workspace;
+use attest_run::{Workspace, error_chain as chain};
 
 use crate::printer::Printer;
 use crate::settings::SIGNING_KEY_VAR;
@@ -68,16 +68,4 @@ pub(crate) fn signing_key(
 
 fn display(workspace: &Workspace, path: &Path) -> String {
     path.strip_prefix(&workspace.root).unwrap_or(path).display().to_string()
-}
-
-/// An error with its causes on one line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
