@@ -71,6 +71,8 @@ impl ClassicView {
         let build = &statement.predicate.build_definition;
         let params = &build.internal_parameters;
         let signature = envelope.signatures.first();
+        let dependencies = statement.dependencies_by_name();
+        let subjects = statement.subjects_by_name();
         let pipeline = &build.external_parameters.pipeline;
         let steps = params
             .steps
@@ -87,8 +89,8 @@ impl ClassicView {
                     .iter()
                     .map(|path| FileHash {
                         path: path.clone(),
-                        hash: statement
-                            .dependency(path)
+                        hash: dependencies
+                            .get(path.as_str())
                             .and_then(|d| d.digest.blake3)
                             .map_or_else(String::new, |h| format!("blake3:{h}")),
                     })
@@ -98,8 +100,8 @@ impl ClassicView {
                     .iter()
                     .map(|path| FileHash {
                         path: path.clone(),
-                        hash: statement
-                            .subject(path)
+                        hash: subjects
+                            .get(path.as_str())
                             .and_then(|s| s.digest.sha256)
                             .map_or_else(String::new, |h| format!("sha256:{h}")),
                     })

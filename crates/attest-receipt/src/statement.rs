@@ -4,7 +4,7 @@
 //! The JSON Schema published in `schemas/receipt-statement.schema.json` is generated from
 //! these types.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -309,14 +309,18 @@ impl Statement {
         &self.predicate.build_definition.internal_parameters.steps
     }
 
-    /// The subject named `path`.
-    pub fn subject(&self, path: &str) -> Option<&ResourceDescriptor> {
-        self.subject.iter().find(|s| s.name == path)
+    /// The subjects by name (for lookups in receipts of many files).
+    pub fn subjects_by_name(&self) -> HashMap<&str, &ResourceDescriptor> {
+        self.subject.iter().map(|s| (s.name.as_str(), s)).collect()
     }
 
-    /// The dependency named `path`.
-    pub fn dependency(&self, path: &str) -> Option<&ResourceDescriptor> {
-        self.predicate.build_definition.resolved_dependencies.iter().find(|d| d.name == path)
+    /// The dependencies by name; the first wins if a name repeats.
+    pub fn dependencies_by_name(&self) -> HashMap<&str, &ResourceDescriptor> {
+        let mut map = HashMap::new();
+        for d in &self.predicate.build_definition.resolved_dependencies {
+            map.entry(d.name.as_str()).or_insert(d);
+        }
+        map
     }
 
     /// The JSON Schema of statements.

@@ -428,6 +428,8 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
     let Some(run) = run else { return Check::new("step_chain", CheckStatus::Fail, expected, "no run statement") };
     let mut problems = Vec::new();
     let params = &run.predicate.build_definition.internal_parameters;
+    let dependencies = run.dependencies_by_name();
+    let subjects = run.subjects_by_name();
     // The run statement's own chain: an input produced by another step has that step's output digest.
     let produced: HashMap<&str, (&str, Hex32)> = run
         .subject
@@ -440,7 +442,7 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
             if *producer == step.name {
                 continue;
             }
-            let recorded = run.dependency(input).and_then(|d| d.digest.blake3);
+            let recorded = dependencies.get(input.as_str()).and_then(|d| d.digest.blake3);
             if recorded != Some(*blake3) {
                 problems.push(format!(
                     "step `{}` read `{input}` as blake3:{}, but `{producer}` produced blake3:{blake3}",
@@ -490,12 +492,12 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
                 problems.push(format!("line {number}: step `{}` differs from the run statement's record", step.name));
             }
             for subject in &statement.subject {
-                if run.subject(&subject.name) != Some(subject) {
+                if subjects.get(subject.name.as_str()) != Some(&subject) {
                     problems.push(format!("line {number}: output `{}` differs from the run statement", subject.name));
                 }
             }
             for dependency in &statement.predicate.build_definition.resolved_dependencies {
-                if run.dependency(&dependency.name).map(|d| &d.digest) != Some(&dependency.digest) {
+                if dependencies.get(dependency.name.as_str()).map(|d| &d.digest) != Some(&dependency.digest) {
                     problems.push(format!("line {number}: input `{}` differs from the run statement", dependency.name));
                 }
             }
