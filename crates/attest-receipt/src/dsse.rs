@@ -70,15 +70,21 @@ pub enum EnvelopeError {
 impl Envelope {
     /// An envelope around `payload`, signed by `key` when given.
     pub fn new(payload: &[u8], key: Option<&KeyPair>) -> Self {
-        let signatures = key
-            .map(|key| {
-                vec![EnvelopeSignature {
-                    keyid: key.public().keyid().to_owned(),
-                    sig: STANDARD.encode(key.sign(&pae(PAYLOAD_TYPE, payload))),
-                }]
-            })
-            .unwrap_or_default();
-        Self { payload: STANDARD.encode(payload), payload_type: PAYLOAD_TYPE.to_owned(), signatures }
+        Self {
+            payload: STANDARD.encode(payload),
+            payload_type: PAYLOAD_TYPE.to_owned(),
+            signatures: Self::sign(payload, key),
+        }
+    }
+
+    /// The signatures of an in-toto `payload`: one by `key`, or none.
+    fn sign(payload: &[u8], key: Option<&KeyPair>) -> Vec<EnvelopeSignature> {
+        key.map(|key| EnvelopeSignature {
+            keyid: key.public().keyid().to_owned(),
+            sig: STANDARD.encode(key.sign(&pae(PAYLOAD_TYPE, payload))),
+        })
+        .into_iter()
+        .collect()
     }
 
     /// Writes the envelope of `payload` (signed by `key` when given) as one JSON line
@@ -94,14 +100,7 @@ impl Envelope {
         out.write_all(b"\",\"payloadType\":")?;
         serde_json::to_writer(&mut *out, PAYLOAD_TYPE)?;
         out.write_all(b",\"signatures\":")?;
-        let signatures: Vec<EnvelopeSignature> = key
-            .map(|key| EnvelopeSignature {
-                keyid: key.public().keyid().to_owned(),
-                sig: STANDARD.encode(key.sign(&pae(PAYLOAD_TYPE, payload))),
-            })
-            .into_iter()
-            .collect();
-        serde_json::to_writer(&mut *out, &signatures)?;
+        serde_json::to_writer(&mut *out, &Self::sign(payload, key))?;
         out.write_all(b"}\n")
     }
 

@@ -25,20 +25,14 @@ fn signer_ref(key: &KeyPair) -> SignerRef {
     SignerRef { keyid: key.public().keyid().to_owned(), public_key: key.public().to_pem() }
 }
 
-/// The envelopes of a run's receipt, signed by `key` when given.
-pub fn envelopes(record: &RunRecord, key: Option<&KeyPair>) -> Vec<Envelope> {
+/// Writes the receipt of `record` to `out`, one envelope per line, signed by `key` when
+/// given. Streamed: a receipt of a large workspace runs to tens of MB.
+pub fn write_envelopes(out: &mut impl Write, record: &RunRecord, key: Option<&KeyPair>) -> std::io::Result<()> {
     let signer = key.map(signer_ref);
-    record.statement_payloads(signer.as_ref()).map(|payload| Envelope::new(&payload, key)).collect()
-}
-
-/// The receipt's text: one envelope per line.
-pub fn to_jsonl(envelopes: &[Envelope]) -> String {
-    let mut text = String::new();
-    for envelope in envelopes {
-        text.push_str(&envelope.to_line());
-        text.push('\n');
+    for payload in record.statement_payloads(signer.as_ref()) {
+        Envelope::write_line(out, &payload, key)?;
     }
-    text
+    Ok(())
 }
 
 /// Writes the receipt of `record` into `dir` (temp file, fsync, rename) and returns its path.
@@ -48,12 +42,8 @@ pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> R
     fs_err::create_dir_all(dir).map_err(err)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     {
-        // Streamed line by line: a receipt of a large workspace runs to tens of MB.
-        let signer = key.map(signer_ref);
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        for payload in record.statement_payloads(signer.as_ref()) {
-            Envelope::write_line(&mut out, &payload, key).map_err(err)?;
-        }
+        write_envelopes(&mut out, record, key).map_err(err)?;
         out.flush().map_err(err)?;
     }
     // Receipts are public records: readable by everyone, unlike the 0600 temp file default.

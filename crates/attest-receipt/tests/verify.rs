@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use attest_hash::sha256_file;
 use attest_receipt::{
     CheckStatus, DigestSet, Envelope, EnvironmentSnapshot, Hex32, KeyPair, KeyStore, OutputFile, PipelineRef, Report,
-    RunRecord, StepParameters, StepRecord, VerifyOptions, envelopes, to_jsonl, verify,
+    RunRecord, StepParameters, StepRecord, VerifyOptions, verify, write_envelopes,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -47,6 +47,13 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             .collect(),
         log: None,
     }
+}
+
+/// The receipt exactly as `write_receipt` writes it.
+fn receipt_text(record: &RunRecord, key: Option<&KeyPair>) -> String {
+    let mut out = Vec::new();
+    write_envelopes(&mut out, record, key).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 struct Fixture {
@@ -95,7 +102,7 @@ impl Fixture {
     }
 
     fn text(&self) -> String {
-        to_jsonl(&envelopes(&self.record, Some(&self.key)))
+        receipt_text(&self.record, Some(&self.key))
     }
 
     fn verify(&self, text: &str, options: VerifyOptions) -> Report {
@@ -197,7 +204,7 @@ fn another_key_is_caught_by_signature_or_trust() {
     assert_eq!(failed(&report), ["signature"]);
 
     // The intruder re-signs everything and declares itself: the signature holds, trust does not.
-    let text = to_jsonl(&envelopes(&f.record, Some(&intruder)));
+    let text = receipt_text(&f.record, Some(&intruder));
     let report = f.verify(&text, VerifyOptions::default());
     assert!(report.ok, "without --trusted-only an untrusted signer is a warning");
     assert!(report.checks.iter().any(|c| c.name == "trust" && c.status == CheckStatus::Warn));
@@ -231,7 +238,7 @@ fn a_downstream_input_that_is_not_the_upstream_output_breaks_the_chain() {
 #[test]
 fn unsigned_receipts_fail_unless_signatures_are_skipped() {
     let f = Fixture::new(false);
-    let text = to_jsonl(&envelopes(&f.record, None));
+    let text = receipt_text(&f.record, None);
     assert_eq!(failed(&f.verify(&text, VerifyOptions::default())), ["signature"]);
     let report = f.verify(&text, VerifyOptions { no_signatures: true, ..VerifyOptions::default() });
     assert!(report.ok);
