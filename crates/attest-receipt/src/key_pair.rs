@@ -19,7 +19,7 @@ pub enum KeyError {
         /// "private" or "public".
         what: &'static str,
     },
-    /// Reading or writing a key file failed.
+    /// Reading or writing a key file (or the key store) failed.
     #[error("failed to {action} `{}`", path.display())]
     Io {
         /// What attest was doing.
@@ -45,7 +45,8 @@ pub fn keyid(public: &[u8; 32]) -> String {
     Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyError {
+/// A failed read or write of a key file.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyError {
     let path = path.to_owned();
     move |source| KeyError::Io { action, path, source }
 }

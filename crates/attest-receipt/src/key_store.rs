@@ -16,17 +16,6 @@ pub enum KeyStoreError {
     /// A key could not be read, written or parsed.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// Reading or writing the store failed.
-    #[error("failed to {action} `{}`", path.display())]
-    Io {
-        /// What attest was doing.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
     /// No key matches the id.
     #[error("no key `{0}` in .attest/keys or .attest/trust")]
     NotFound(String),
@@ -43,8 +32,10 @@ pub enum KeyStoreError {
     AlreadyRevoked(String),
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> KeyStoreError + 'a {
-    move |source| KeyStoreError::Io { action, path: path.to_owned(), source }
+/// A failed read or write of the store, as a [`KeyError::Io`].
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError {
+    let to_key_error = crate::key_pair::io(action, path);
+    move |source| KeyStoreError::Key(to_key_error(source))
 }
 
 /// Facts kept next to a key.
@@ -177,7 +168,7 @@ impl KeyStore {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(KeyStoreError::Io { action: "read", path: dir.to_owned(), source: err }),
+            Err(err) => return Err(io("read", dir)(err)),
         };
         let mut ids: Vec<String> = entries
             .filter_map(Result::ok)

@@ -207,7 +207,7 @@ fn schedule(
                     running.remove(&step);
                     terminated_at.remove(&step);
                     let ok = report.succeeded();
-                    outputs[step] = report.outputs.as_ref().map(|m| (m.digest(), Arc::new(m.clone())));
+                    outputs[step] = report.outputs.as_ref().map(|m| (m.digest(), Arc::clone(m)));
                     let name = report.step.clone();
                     let was_cancelled = report.status == StepStatus::Cancelled;
                     finish(&mut reports, report);

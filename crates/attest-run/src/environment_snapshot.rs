@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use attest_pipeline::Pipeline;
 use attest_receipt::{EnvironmentSnapshot, GitInfo};
@@ -21,13 +21,19 @@ pub const LOCK_FILES: [&str; 8] = [
     "Gemfile.lock",
 ];
 
-fn command_output(program: &str, args: &[&str], cwd: &Path, path_env: Option<&str>) -> Option<String> {
+/// Runs `program args` in `cwd` with no input, finding it on `path_env` when given.
+fn probe(program: &str, args: &[&str], cwd: &Path, path_env: Option<&str>) -> std::io::Result<Output> {
     let mut command = Command::new(program);
-    command.args(args).current_dir(cwd).stdin(Stdio::null()).stderr(Stdio::piped());
+    command.args(args).current_dir(cwd).stdin(Stdio::null());
     if let Some(path) = path_env {
         command.env("PATH", path);
     }
-    let output = command.output().ok()?;
+    command.output()
+}
+
+/// What a successful `program args` printed on stdout.
+fn command_output(program: &str, args: &[&str], cwd: &Path, path_env: Option<&str>) -> Option<String> {
+    let output = probe(program, args, cwd, path_env).ok()?;
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
@@ -56,12 +62,7 @@ fn parse_git_status(text: &str) -> Option<GitInfo> {
 
 /// The first non-empty line `TOOL --version` prints (stdout, else stderr).
 fn tool_version(tool: &str, root: &Path, path_env: Option<&str>) -> String {
-    let mut command = Command::new(tool);
-    command.arg("--version").current_dir(root).stdin(Stdio::null());
-    if let Some(path) = path_env {
-        command.env("PATH", path);
-    }
-    match command.output() {
+    match probe(tool, &["--version"], root, path_env) {
         Ok(output) => {
             let text = [&output.stdout, &output.stderr]
                 .iter()

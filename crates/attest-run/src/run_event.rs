@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use attest_hash::{Digest, Manifest};
@@ -139,9 +140,9 @@ pub struct StepReport {
     /// The cache key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Digest>,
-    /// The outputs produced or restored.
+    /// The outputs produced or restored (shared with the steps that need them).
     #[serde(skip)]
-    pub outputs: Option<Manifest>,
+    pub outputs: Option<Arc<Manifest>>,
     /// Files written back from the cache.
     pub restored: usize,
     /// Captured output of the command (the tail, when long), secrets redacted.

@@ -289,7 +289,7 @@ impl<'a> StepRunner<'a> {
                         if let Err(failure) = self.scan_outputs(&entry.outputs) {
                             report.status = StepStatus::Failed { failure };
                         }
-                        report.outputs = Some(entry.outputs);
+                        report.outputs = Some(Arc::new(entry.outputs));
                         report.inputs = Some(record.inputs);
                         report.duration = started.elapsed();
                         return report;
@@ -423,7 +423,7 @@ impl<'a> StepRunner<'a> {
             self.warn(&format!("failed to cache the result of step `{}`: {message}", step.name));
         }
         self.remember(step, record);
-        report.outputs = Some(outputs);
+        report.outputs = Some(Arc::new(outputs));
         report.duration = started.elapsed();
         report
     }
