@@ -11,6 +11,7 @@
 //! - [`Manifest`]: the canonical list of `(path, kind, executable, digest)` whose digest
 //!   stands for a whole file set.
 
+mod atomic_file;
 mod canonical;
 mod digest;
 mod file_digest;
@@ -19,6 +20,7 @@ mod manifest;
 mod rel_path;
 mod stat_cache;
 
+pub use atomic_file::{Durability, write_atomically};
 pub use canonical::{CanonicalJsonError, canonical_json, digest_json};
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_file};

@@ -9,9 +9,8 @@
 
 use std::collections::HashMap;
 use std::fs::Metadata;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -178,13 +177,7 @@ impl StatCache {
             self.loaded.iter().filter(|(k, _)| !fresh.contains_key(*k)).chain(fresh.iter()).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         let bytes = encode(&all);
-        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        fs_err::create_dir_all(&dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(&dir)?;
-        temp.write_all(&bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::write_atomically(path, &bytes, crate::Durability::Synced)
     }
 }
 

@@ -78,7 +78,7 @@ pub fn run(
     let jobs = options.jobs.max(1);
     let count = selected.iter().filter(|s| **s).count();
     reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)) });
-    let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted);
+    let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted, started);
 
     // Persist what the run learned, even when it failed or was interrupted.
     if stat_cache.is_dirty()
@@ -121,6 +121,7 @@ fn schedule(
     jobs: usize,
     fail_fast: bool,
     interrupted: &AtomicBool,
+    run_started: Instant,
 ) -> Vec<StepReport> {
     let graph = pipeline.graph();
     let priority = graph.remaining_path(&vec![1; graph.len()]);
@@ -135,14 +136,17 @@ fn schedule(
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Message>();
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        for worker in 0..jobs {
             let done_tx = done_tx.clone();
             let job_rx = &job_rx;
             scope.spawn(move || {
                 loop {
                     let job = job_rx.lock().expect("job queue lock is never poisoned").recv();
                     let Ok(job) = job else { break };
-                    let report = runner.run(job.step, &job.upstream);
+                    let started = run_started.elapsed();
+                    let mut report = runner.run(job.step, &job.upstream);
+                    report.started = started;
+                    report.worker = Some(worker);
                     if done_tx.send(Message::Finished(job.step, report)).is_err() {
                         break;
                     }

@@ -1,10 +1,9 @@
 //! The last key of each step, kept so that a miss can say what changed (`attest explain`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use attest_hash::{Digest, Manifest};
+use attest_hash::{Digest, Durability, Manifest};
 use serde::{Deserialize, Serialize};
 
 use crate::CacheKey;
@@ -47,10 +46,7 @@ impl KeyRecords {
 
     /// Stores the record of `step` atomically.
     pub fn save(&self, step: &str, record: &KeyRecord) -> std::io::Result<()> {
-        fs_err::create_dir_all(&self.dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        temp.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
-        temp.persist(self.path(step)).map_err(|e| e.error)?;
-        Ok(())
+        let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        attest_hash::write_atomically(&self.path(step), &bytes, Durability::Atomic)
     }
 }

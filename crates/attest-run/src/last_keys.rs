@@ -1,5 +1,4 @@
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use attest_hash::Digest;
@@ -35,11 +34,7 @@ impl LastKeys {
         }
         let mut all: BTreeMap<&String, &Digest> = self.keys.iter().collect();
         all.extend(new.iter());
-        fs_err::create_dir_all(state_dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(state_dir)?;
-        temp.write_all(&serde_json::to_vec(&all).map_err(std::io::Error::other)?)?;
-        temp.as_file().sync_all()?;
-        temp.persist(path(state_dir)).map_err(|e| e.error)?;
-        Ok(())
+        let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
+        attest_hash::write_atomically(&path(state_dir), &bytes, attest_hash::Durability::Synced)
     }
 }

@@ -6,14 +6,16 @@
 //! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
 //! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
 //! - [`run_record`]: what the run's receipt records, from its summary and an
-//!   [`environment_snapshot`].
+//!   [`environment_snapshot`]; [`step_rows`]: what the run history records.
 //!
 //! The CLI owns signals and the environment: it passes the host environment and an
 //! interrupt flag in, so this crate never reads either itself.
 
 mod cache_key;
+mod chrome_trace;
 mod coordinator;
 mod environment_snapshot;
+mod history_rows;
 mod key_record;
 mod last_keys;
 mod miss_reason;
@@ -26,8 +28,10 @@ mod step_runner;
 mod workspace;
 
 pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform, secret_env};
+pub use chrome_trace::chrome_trace;
 pub use coordinator::run;
 pub use environment_snapshot::{LOCK_FILES, environment_snapshot};
+pub use history_rows::step_rows;
 pub use key_record::{KeyRecord, KeyRecords};
 pub(crate) use last_keys::LastKeys;
 pub use miss_reason::{MissReason, differences};

@@ -137,6 +137,13 @@ pub struct StepReport {
     /// Wall time spent on the step (hashing, restore or execution).
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
+    /// When a worker took the step, after the run started (zero for steps that never
+    /// started).
+    #[serde(skip)]
+    pub started: Duration,
+    /// The worker that ran it (0-based; none for steps that never started).
+    #[serde(skip)]
+    pub worker: Option<usize>,
     /// The cache key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Digest>,
@@ -177,6 +184,8 @@ impl StepReport {
             status,
             cache: None,
             duration: Duration::ZERO,
+            started: Duration::ZERO,
+            worker: None,
             key: None,
             outputs: None,
             restored: 0,

@@ -38,6 +38,11 @@ impl Workspace {
         self.attest_dir().join("receipts")
     }
 
+    /// `.attest/attest.db`: run history (and, later, the governance log).
+    pub fn database_path(&self) -> PathBuf {
+        self.attest_dir().join("attest.db")
+    }
+
     /// `.attest/lock`, held by runs and cache maintenance.
     pub fn lock_path(&self) -> PathBuf {
         self.attest_dir().join("lock")

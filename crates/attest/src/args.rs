@@ -65,6 +65,10 @@ pub(crate) enum Command {
     /// Manage signing keys (.attest/keys) and the trust store (.attest/trust).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run history and its analysis (.attest/attest.db): every run is recorded, also
+    /// failed and interrupted ones.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Report credentials (private keys, cloud and forge tokens, password assignments) in
     /// files. Exit status 1 when a high-severity finding is reported.
     Scan(ScanArgs),
@@ -115,6 +119,12 @@ pub(crate) struct RunArgs {
     /// Sign with this PKCS#8 PEM private key (implies --sign).
     #[arg(long, value_name = "FILE")]
     pub(crate) key: Option<PathBuf>,
+
+    /// Write a Chrome trace-event file of the run (one bar per step, one track per worker,
+    /// cache hits in their own colour): open it in https://ui.perfetto.dev or
+    /// chrome://tracing.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
 
     /// Print the plan (predicted cache hit or miss per step) and run nothing.
     #[arg(long)]
@@ -173,6 +183,41 @@ pub(crate) enum PipelineCommand {
     },
     /// Print the JSON Schema of attest.yaml (for editors and CI linters).
     Schema,
+    /// Show the step graph: its levels (steps that can run in parallel), the critical path
+    /// (marked `*`), depth, widest level and bottlenecks (steps many others wait on).
+    ///
+    /// Without run history the critical path is the longest chain by step count.
+    ///
+    /// Examples:
+    ///
+    ///   attest pipeline show
+    ///
+    ///   attest pipeline show --format dot | dot -Tsvg > pipeline.svg
+    ///
+    ///   attest pipeline show -f ci/attest.yaml --format json
+    #[command(verbatim_doc_comment)]
+    Show {
+        #[command(flatten)]
+        file: FileArgs,
+        /// What to print, on stdout: `human` text (fits 80 columns), `json`, Graphviz `dot`
+        /// (e.g. `--format dot | dot -Tsvg > pipeline.svg`) or a `mermaid` flowchart.
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: GraphFormat,
+    },
+}
+
+/// Output format of `pipeline show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// Steps by level with their needs, the critical path marked, and a summary.
+    #[default]
+    Human,
+    /// One JSON object: steps, levels, critical path, depth, max parallelism, bottlenecks.
+    Json,
+    /// A Graphviz digraph, the critical path in bold red.
+    Dot,
+    /// A Mermaid flowchart (for Markdown), the critical path styled.
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +328,40 @@ pub(crate) enum ReceiptCommand {
         /// Show at most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// List recorded runs, newest first: status, step counts, wall time.
+    ///
+    /// With `--step NAME`, one line per run for that step: status, cache hit or miss, the
+    /// reason of each miss and its duration (`attest audit history --step build`).
+    History {
+        /// Show at most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only runs that include this step, showing that step.
+        #[arg(long, value_name = "NAME")]
+        step: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Analyse the runs of a period: success rate, duration (average, p50, p95), cache hit
+    /// rate overall and per step, slowest steps, steps most often on the critical path,
+    /// and optimization opportunities, each with the number behind it.
+    ///
+    /// Example: `attest audit analyze --period 7 --format json`.
+    Analyze {
+        /// The last this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+        period: u32,
+        #[command(flatten)]
+        file: FileArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,

@@ -28,6 +28,11 @@ impl Printer {
         self.info(&message);
     }
 
+    /// A warning on stderr.
+    pub(crate) fn warn(&self, text: &str) {
+        self.info(&format!("warning: {text}"));
+    }
+
     /// Writes raw text to stderr without a newline (pre-rendered blocks).
     pub(crate) fn raw_err(&self, text: &str) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());

@@ -107,16 +107,11 @@ pub(crate) fn load_pipeline(
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if !dir.is_dir() {
+    if !path.parent().is_some_and(Path::is_dir) {
         // No state directory yet (a workspace attest has never run in): nothing to speed up.
         return Ok(());
     }
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    attest_hash::write_atomically(path, bytes, attest_hash::Durability::Atomic)
 }
 
 /// The variable holding a PKCS#8 PEM signing key in CI. It never reaches a step.

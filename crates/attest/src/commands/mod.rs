@@ -3,6 +3,7 @@
 //!
 //! [`Printer`]: crate::printer::Printer
 
+mod audit;
 mod cache;
 mod explain;
 mod hash;
@@ -11,10 +12,12 @@ mod keys;
 mod pipeline;
 mod receipt;
 mod run;
+mod run_history;
 mod scan;
 mod signing;
 mod verify;
 
+pub(crate) use audit::audit;
 pub(crate) use cache::cache;
 pub(crate) use explain::explain;
 pub(crate) use hash::hash;

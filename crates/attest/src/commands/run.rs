@@ -8,6 +8,7 @@ use attest_run::{Prediction, ReceiptContext, RunError, RunOptions, RunSummary, e
 use serde_json::json;
 
 use crate::args::{Format, RunArgs};
+use crate::commands::run_history::RunHistory;
 use crate::commands::signing::{SigningKey, signing_key};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
@@ -49,6 +50,8 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     let selected = attest_run::select(&loaded.pipeline, &options.targets).map_err(run_error)?;
     let selected: Vec<usize> = selected.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
     let started = SystemTime::now();
+    let run_id = attest_receipt::new_run_id();
+    let history = RunHistory::begin(&loaded, &run_id, started, &options.targets, options.jobs, printer);
     // The environment snapshot spawns git and `TOOL --version`: taken beside the run.
     let (summary, environment) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| {
@@ -62,7 +65,13 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         let summary = execute(&loaded, &options, args, printer, &interrupted);
         (summary, snapshot.join())
     });
-    let summary = summary?;
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(err) => {
+            history.finish(None, None, false);
+            return Err(err);
+        }
+    };
     let environment = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
     let context = ReceiptContext {
         workspace: &loaded.workspace,
@@ -70,15 +79,20 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         pipeline_path: loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         pipeline_source: loaded.source.as_bytes(),
         requested_steps: &options.targets,
-        run_id: attest_receipt::new_run_id(),
+        run_id,
         started,
         finished: SystemTime::now(),
         environment,
     };
+    if let Some(path) = &args.trace {
+        write_trace(&cwd.join(path), &summary, &context, printer);
+    }
     let record = attest_run::run_record(&context, &summary);
     let receipt =
         attest_receipt::write_receipt(&loaded.workspace.receipts_dir(), &record, signing.as_ref().map(|s| &s.key));
+    let receipt_path = receipt.as_ref().ok().map(|p| relative(&loaded, p));
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
+    history.finish(Some(&summary), receipt_path, !receipt_written);
     let status = if summary.interrupted {
         ExitStatus::Interrupted
     } else if !summary.success() {
@@ -92,6 +106,22 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     // allocations (manifests, the record) one by one would only cost time.
     std::mem::forget((record, summary, loaded));
     Ok(status)
+}
+
+/// Writes the `--trace` file; a failure is a warning (the run itself is done).
+fn write_trace(path: &Path, summary: &RunSummary, context: &ReceiptContext<'_>, printer: Printer) {
+    let trace = attest_run::chrome_trace(summary, &context.pipeline_path, &context.run_id);
+    let written = serde_json::to_vec(&trace)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| attest_hash::write_atomically(path, &bytes, attest_hash::Durability::Atomic));
+    if let Err(err) = written {
+        printer.warn(&format!("failed to write the trace {}: {err}", path.display()));
+    }
+}
+
+/// `path` relative to the workspace root, for people and the history.
+fn relative(loaded: &crate::settings::LoadedPipeline, path: &Path) -> String {
+    path.strip_prefix(&loaded.workspace.root).unwrap_or(path).display().to_string()
 }
 
 /// Prints where the receipt went (or why it could not be written); returns whether it was.
@@ -109,7 +139,7 @@ fn report_receipt(
             return false;
         }
     };
-    let shown = path.strip_prefix(&loaded.workspace.root).unwrap_or(&path).display().to_string();
+    let shown = relative(loaded, &path);
     match args.format {
         Format::Json => printer.data(
             &json!({

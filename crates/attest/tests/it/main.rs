@@ -4,6 +4,7 @@
 mod cache;
 mod context;
 mod hash_contract;
+mod history;
 mod init;
 mod interop;
 mod pipeline;

@@ -48,6 +48,11 @@ steps:
         std::thread::sleep(Duration::from_millis(200));
         assert!(!process_alive(grandchild), "grandchild {grandchild} survived");
         ctx.run(&["cache", "verify"]).success();
+        let history = ctx.run(&["audit", "history", "--format", "json"]);
+        history.success();
+        let runs: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+        assert_eq!(runs["runs"][0]["status"], "interrupted", "{}", history.stdout);
+        assert_eq!(runs["runs"][0]["steps"][0]["status"], "cancelled", "{}", history.stdout);
     }
 }
 

@@ -1,0 +1,125 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+
+use crate::StoreError;
+use crate::migrations::MIGRATIONS;
+
+/// An open `.attest/attest.db`, migrated to the newest schema this build knows.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Store {
+    /// Opens (creating when missing) the database at `path` and applies the migrations it
+    /// lacks, each in its own transaction together with its `user_version`, so a process
+    /// killed mid-migration leaves the previous version intact.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::Directory { path: parent.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        let store = Self { conn, path: path.to_path_buf() };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.error(e))?;
+        // WAL: readers never block the writer; NORMAL: a commit survives a crash of
+        // attest (not necessarily of the machine), without an fsync per commit.
+        self.conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(|e| self.error(e))?;
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(|e| self.error(e))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let known = u32::try_from(MIGRATIONS.len()).expect("fewer than 2^32 migrations");
+        let found = self.user_version()?;
+        if found > known {
+            return Err(StoreError::TooNew { path: self.path.clone(), found, known });
+        }
+        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let next = version + 1;
+            self.conn
+                .execute_batch(&format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {next}; COMMIT;"))
+                .map_err(|e| {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.error(e)
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn user_version(&self) -> Result<u32, StoreError> {
+        self.conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|e| self.error(e))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn error(&self, err: rusqlite::Error) -> StoreError {
+        classify(&self.path, err)
+    }
+}
+
+/// Names a damaged file as such; every other failure keeps SQLite's own words.
+fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_path_buf(), reason: err.to_string() }
+        }
+        _ => StoreError::Sqlite { path: path.to_path_buf(), source: err },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_migrated_to_the_newest_version_and_reopens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested/attest.db");
+        let store = Store::open(&path).expect("opens");
+        assert_eq!(store.user_version().expect("version") as usize, MIGRATIONS.len());
+        drop(store);
+        let again = Store::open(&path).expect("reopens");
+        assert_eq!(again.user_version().expect("version") as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attest.db");
+        std::fs::write(&path, b"this is not a database, just some bytes that fill a header page.......")
+            .expect("write");
+        let err = Store::open(&path).expect_err("not a database");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("move it aside"), "{err}");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_attest_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attest.db");
+        drop(Store::open(&path).expect("opens"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.execute_batch("PRAGMA user_version = 999").expect("bump");
+        drop(conn);
+        let err = Store::open(&path).expect_err("too new");
+        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,119 @@
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use attest_store::{RunQuery, RunRow};
+use serde_json::json;
+
+use attest_pipeline::Pipeline;
+
+use crate::args::{AuditCommand, FileArgs, Format};
+use crate::commands::run_history::{epoch_ms, open_store};
+use crate::exit_status::ExitStatus;
+use crate::printer::Printer;
+use crate::settings::{find_pipeline, workspace_root};
+use crate::user_error::UserError;
+
+/// `attest audit ...`.
+pub(crate) fn audit(cwd: &Path, command: AuditCommand, printer: Printer) -> anyhow::Result<ExitStatus> {
+    match command {
+        AuditCommand::History { limit, step, format } => {
+            let query = RunQuery { limit: Some(limit), since_ms: None, step: step.clone() };
+            let runs = match open_store(&workspace_root(cwd))? {
+                Some(store) => store.runs(&query).map_err(|e| UserError::new(e.to_string()))?,
+                None => Vec::new(),
+            };
+            history(&runs, step.as_deref(), format, printer);
+            Ok(ExitStatus::Success)
+        }
+        AuditCommand::Analyze { period, file, format } => analyze(cwd, period, &file, format, printer),
+    }
+}
+
+/// `attest audit analyze`: the pipeline is optional (a broken attest.yaml still has a
+/// history worth reading), the analysis is only richer with it.
+fn analyze(cwd: &Path, period: u32, file: &FileArgs, format: Format, printer: Printer) -> anyhow::Result<ExitStatus> {
+    let pipeline_file = find_pipeline(cwd, file).ok();
+    let root = pipeline_file.as_deref().and_then(Path::parent).map_or_else(|| workspace_root(cwd), Path::to_path_buf);
+    let pipeline = pipeline_file.and_then(|path| {
+        let source = std::fs::read_to_string(&path).ok()?;
+        match Pipeline::parse(&path.display().to_string(), &source) {
+            Ok(pipeline) => Some(pipeline),
+            Err(_) => {
+                printer
+                    .warn("the pipeline file has errors: analysing without it (no critical paths, no `cache: false`)");
+                None
+            }
+        }
+    });
+    let since = epoch_ms(SystemTime::now()) - i64::from(period) * 86_400_000;
+    let runs = match open_store(&root)? {
+        Some(store) => store
+            .runs(&RunQuery { since_ms: Some(since), ..RunQuery::default() })
+            .map_err(|e| UserError::new(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let analysis = attest_analysis::analyze(&runs, pipeline.as_ref(), period);
+    match format {
+        Format::Json => printer.data(&serde_json::to_string(&analysis)?),
+        Format::Human => printer.raw_err(&attest_analysis::analysis_text(&analysis, attest_analysis::DEFAULT_WIDTH)),
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn when(ms: i64) -> String {
+    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let text = attest_receipt::rfc3339(time);
+    // 2026-12-01T21:30:00.123Z → 2026-12-01 21:30:00
+    text.get(..19).map_or(text.clone(), |t| t.replace('T', " "))
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn history(runs: &[RunRow], step: Option<&str>, format: Format, printer: Printer) {
+    match (format, step) {
+        (Format::Json, _) => printer.data(&serde_json::to_string(&json!({ "runs": runs })).unwrap_or_default()),
+        (Format::Human, _) if runs.is_empty() => {
+            printer.info("No runs recorded yet: every `attest run` is recorded in .attest/attest.db.");
+        }
+        (Format::Human, None) => {
+            printer.info(&format!(
+                "{:<16}  {:<19}  {:<11}  {:>5}  {:>4}  {:>6}  {:>6}  {:>7}  {:>8}",
+                "RUN", "STARTED (UTC)", "STATUS", "STEPS", "RAN", "CACHED", "FAILED", "SKIPPED", "TIME"
+            ));
+            for run in runs {
+                printer.info(&format!(
+                    "{:<16}  {:<19}  {:<11}  {:>5}  {:>4}  {:>6}  {:>6}  {:>7}  {:>8}",
+                    run.run_id,
+                    when(run.started_ms),
+                    run.status.as_str(),
+                    run.steps.len(),
+                    run.ran,
+                    run.cached,
+                    run.failed,
+                    run.skipped,
+                    run.duration_ms().map_or_else(|| "-".to_owned(), seconds),
+                ));
+            }
+        }
+        (Format::Human, Some(name)) => {
+            printer.info(&format!(
+                "{:<16}  {:<19}  {:<10}  {:<5}  {:>8}  DETAIL",
+                "RUN", "STARTED (UTC)", "STATUS", "CACHE", "TIME"
+            ));
+            for run in runs {
+                let Some(row) = run.steps.iter().find(|s| s.step == name) else { continue };
+                let detail = row.miss_reason.as_deref().or(row.detail.as_deref()).unwrap_or("");
+                printer.info(&format!(
+                    "{:<16}  {:<19}  {:<10}  {:<5}  {:>8}  {detail}",
+                    run.run_id,
+                    when(run.started_ms),
+                    row.status,
+                    row.cache.as_deref().unwrap_or("-"),
+                    seconds(row.duration_ms),
+                ));
+            }
+        }
+    }
+}
