@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::RunAnalysis;
+use crate::duration_text::seconds_text as secs;
 use crate::line_wrap::wrap_words;
+use crate::rate_text::percent_text as percent;
 
 /// `text` wrapped at spaces to `width`, continuation lines indented by `indent` spaces;
 /// each line ends with a newline.
@@ -15,14 +17,6 @@ fn wrap(text: &str, width: usize, indent: usize) -> String {
     let mut out = wrap_words(&first, &rest, indent, width).join("\n");
     out.push('\n');
     out
-}
-
-fn percent(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0))
-}
-
-fn secs(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |s| format!("{s:.2}s"))
 }
 
 /// The report of `attest audit analyze`, at most `width` columns wide.

@@ -23,7 +23,10 @@ mod units;
 pub use error::{PipelineError, PipelineErrors};
 pub use graph::Graph;
 pub use node::Location;
-pub use pipeline::{AttestationSettings, CacheSettings, Pipeline, Step, WORKSPACE_STEP_NAME_RULE};
+pub use pipeline::{
+    AttestationSettings, CacheSettings, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler,
+    HandlerTarget, Pipeline, Step, WORKSPACE_STEP_NAME_RULE,
+};
 pub use raw_pipeline::{
     HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawStep,
     RawStepAttestation, json_schema,

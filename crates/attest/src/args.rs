@@ -126,6 +126,12 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) trace: Option<PathBuf>,
 
+    /// Push the run's metrics (duration, steps by outcome, cache hits and misses, each
+    /// step's duration) to this Prometheus Pushgateway, e.g. `http://127.0.0.1:9091`.
+    /// They land in the group `job="attest", pipeline="<name>"`.
+    #[arg(long, value_name = "URL", env = "ATTEST_METRICS_ENDPOINT")]
+    pub(crate) metrics_endpoint: Option<String>,
+
     /// Print the plan (predicted cache hit or miss per step) and run nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -366,6 +372,42 @@ pub(crate) enum AuditCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Write a report of the runs of a period: the analysis of `audit analyze`, the last
+    /// run's timeline (steps by worker, cache hits and failures marked), the cache hit rate
+    /// run by run and the slowest steps.
+    ///
+    /// Markdown and JSON go to stdout unless `-o FILE` is given; HTML goes to
+    /// `attest-report.html` unless `-o FILE` is given (`-o -`: stdout). The HTML file is
+    /// self-contained: charts are inline SVG, it runs no script and loads nothing.
+    ///
+    /// Examples: `attest audit report >> "$GITHUB_STEP_SUMMARY"`,
+    /// `attest audit report --format html`, `attest audit report -o report.json`.
+    Report {
+        /// The last this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+        period: u32,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Report format [default: from the extension of `-o` (.html/.htm, .json, .md),
+        /// else markdown].
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Write the report to FILE (`-` for stdout), replacing it atomically.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The format of `attest audit report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// GitHub-flavoured Markdown: headings and tables.
+    Markdown,
+    /// One JSON object: the analysis, `last_run`, `hit_rate_over_time`, `generated_at`,
+    /// `version`.
+    Json,
+    /// One self-contained HTML file with SVG charts.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

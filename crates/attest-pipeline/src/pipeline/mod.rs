@@ -1,5 +1,7 @@
 //! The checked pipeline and the semantic checks that produce it.
 
+mod event_handlers;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -13,6 +15,8 @@ use crate::node::{Location, Node, PathPart, Value, parse_yaml};
 use crate::raw_pipeline::{Isolation, RawPipeline, RawStep, json_schema};
 use crate::schema_check;
 use crate::units::{parse_duration, parse_size};
+
+pub use event_handlers::{DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler, HandlerTarget};
 
 /// The only schema version this attest reads.
 const SCHEMA_VERSION: &str = "0.1";
@@ -90,6 +94,8 @@ pub struct Pipeline {
     pub cache: CacheSettings,
     /// Receipt and verification settings.
     pub attestation: AttestationSettings,
+    /// Where run events are delivered (`events.handlers`).
+    pub events: Vec<EventHandler>,
     /// Steps in the order they are declared.
     pub steps: Vec<Step>,
     /// BLAKE3 of the file's bytes.
@@ -104,6 +110,7 @@ struct PipelineSnapshot {
     description: Option<String>,
     cache: CacheSettings,
     attestation: AttestationSettings,
+    events: Vec<EventHandler>,
     steps: Vec<Step>,
     digest: Digest,
 }
@@ -115,6 +122,7 @@ impl From<Pipeline> for PipelineSnapshot {
             description: p.description,
             cache: p.cache,
             attestation: p.attestation,
+            events: p.events,
             steps: p.steps,
             digest: p.digest,
         }
@@ -135,6 +143,7 @@ impl TryFrom<PipelineSnapshot> for Pipeline {
             description: s.description,
             cache: s.cache,
             attestation: s.attestation,
+            events: s.events,
             steps: s.steps,
             digest: s.digest,
             graph,
@@ -314,6 +323,7 @@ impl Semantics<'_> {
         }
         self.secret_names(&raw.secrets, &[key("secrets")], &raw.env);
         let cache = self.cache_settings(&raw);
+        let events = self.event_handlers(&raw);
         if let Some(shell) = &raw.shell
             && shell.trim().is_empty()
         {
@@ -360,7 +370,16 @@ impl Semantics<'_> {
             verify_dependencies: a.verify_dependencies,
             scan_outputs: a.scan_outputs,
         });
-        Some(Pipeline { name: raw.name, description: raw.description, cache, attestation, steps, digest, graph })
+        Some(Pipeline {
+            name: raw.name,
+            description: raw.description,
+            cache,
+            attestation,
+            events,
+            steps,
+            digest,
+            graph,
+        })
     }
 
     fn env_name(&mut self, name: &str, path: &[PathPart], what: &str) {
@@ -406,40 +425,6 @@ impl Semantics<'_> {
                         Some(format!("it arrives with {arrives}; remove it or set it to false")),
                     );
                 }
-            }
-        }
-        if let Some(events) = &raw.events {
-            for (i, handler) in events.handlers.iter().enumerate() {
-                let path = [key("events"), key("handlers"), PathPart::Index(i)];
-                match handler.kind {
-                    crate::HandlerKind::File => match &handler.path {
-                        None => self.push(
-                            self.at(&path),
-                            "a file handler needs `path`".to_owned(),
-                            Some("add `path: attest-events.log`".to_owned()),
-                        ),
-                        Some(p) => {
-                            if let Err(e) = RelPath::new(p) {
-                                self.push(self.at(&[&path[..], &[key("path")]].concat()), e.to_string(), None);
-                            }
-                        }
-                    },
-                    crate::HandlerKind::Webhook => match &handler.url {
-                        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
-                        _ => self.push(
-                            self.at(&path),
-                            "a webhook handler needs an http(s) `url`".to_owned(),
-                            Some("add `url: https://example.com/hook`".to_owned()),
-                        ),
-                    },
-                }
-            }
-            if !events.handlers.is_empty() {
-                self.push(
-                    self.key_at(&[], "events"),
-                    "event handlers are not supported by this version of attest".to_owned(),
-                    Some("they arrive with run history and events; remove `events` for now".to_owned()),
-                );
             }
         }
     }

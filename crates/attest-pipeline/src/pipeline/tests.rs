@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 /// `case!(name, yaml, [messages...])`: the pipeline fails with exactly these messages, as
@@ -117,14 +119,41 @@ rejects!(
 
 rejects!(
     later_features_are_refused_not_ignored,
-    "version: \"0.1\"\nattestation: { require_reproducible: true }\nevents: { handlers: [ { type: file, path: e.log } ] }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
+    "version: \"0.1\"\nattestation: { require_reproducible: true }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
     [
         "2:38: `attestation.require_reproducible` is not supported by this version of attest",
-        "3:1: event handlers are not supported by this version of attest",
-        "5:27: isolation `container` of step `a` is not supported by this version of attest",
-        "5:45: step `a` sets `image`, which needs `isolation: container`",
+        "4:27: isolation `container` of step `a` is not supported by this version of attest",
+        "4:45: step `a` sets `image`, which needs `isolation: container`",
     ]
 );
+
+rejects!(
+    event_handlers_are_checked,
+    "version: \"0.1\"\nevents:\n  handlers:\n    - { type: file, path: ../out.log, events: [step.finished] }\n    - { type: webhook, url: \"ftp://x\" }\n    - { type: file, path: e.log, retries: 2 }\n    - { type: webhook, url: \"http://127.0.0.1:1/h\", secret_env: 9X, timeout: soon, events: [\"deploy.*\"] }\nsteps:\n  a: { run: x }\n",
+    [
+        "4:27: `../out.log` leaves the workspace",
+        "4:48: unknown event type `step.finished`",
+        "5:7: a webhook handler needs an http(s) `url`",
+        "6:34: `retries` applies to webhook handlers only",
+        "7:65: `9X` is not a valid variable name in `secret_env`",
+        "7:78: `timeout` of an event handler: `soon` is not a duration",
+        "7:93: unknown event type `deploy.*`",
+    ]
+);
+
+#[test]
+fn event_handlers_are_kept_with_defaults() {
+    let source = "version: \"0.1\"\nevents:\n  handlers:\n    - { type: file, path: events.jsonl }\n    - { type: webhook, url: \"https://example.com/h\", events: [\"step.*\", cache.miss], secret_env: HOOK_KEY, timeout: 2s, retries: 1, required: true }\nsteps:\n  a: { run: x }\n";
+    let pipeline = Pipeline::parse("attest.yaml", source).expect("valid");
+    assert_eq!(pipeline.events.len(), 2);
+    let file = &pipeline.events[0];
+    assert_eq!(file.events, ["*"]);
+    assert!(file.wants("pipeline.started") && !file.required);
+    let hook = &pipeline.events[1];
+    assert!(hook.wants("step.failed") && hook.wants("cache.miss") && !hook.wants("cache.hit"));
+    assert_eq!((hook.timeout, hook.retries, hook.required), (Duration::from_secs(2), 1, true));
+    assert_eq!(hook.secret_env.as_deref(), Some("HOOK_KEY"));
+}
 
 rejects!(
     secrets_come_from_the_host,

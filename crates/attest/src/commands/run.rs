@@ -1,10 +1,11 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use attest_events::EventBus;
 use attest_exec::ProcessExecutor;
-use attest_run::{Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
+use attest_run::{EventReporter, Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
 use serde_json::json;
 
 use crate::args::{Format, RunArgs};
@@ -52,6 +53,18 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     let started = SystemTime::now();
     let run_id = attest_receipt::new_run_id();
     let history = RunHistory::begin(&loaded, &run_id, started, &options.targets, options.jobs, printer);
+    let bus = EventBus::start(&loaded.pipeline.events, &loaded.workspace.root, &options.host_env, &run_id);
+    let steps: Vec<&str> = selected.iter().map(|&i| loaded.pipeline.steps[i].name.as_str()).collect();
+    bus.emit(
+        "pipeline.started",
+        None,
+        json!({
+            "pipeline": loaded.path.file_name().map(|n| n.to_string_lossy()),
+            "pipeline_digest": loaded.pipeline.digest.to_string(),
+            "steps": steps,
+            "jobs": options.jobs,
+        }),
+    );
     // The environment snapshot spawns git and `TOOL --version`: taken beside the run.
     let (summary, environment) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| {
@@ -62,12 +75,14 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
                 options.host_env.get("PATH").map(String::as_str),
             )
         });
-        let summary = execute(&loaded, &options, args, printer, &interrupted);
+        let summary = execute(&loaded, &options, args, printer, &interrupted, &bus);
         (summary, snapshot.join())
     });
     let summary = match summary {
         Ok(summary) => summary,
         Err(err) => {
+            bus.emit("pipeline.failed", None, json!({ "error": chain(err.as_ref()) }));
+            deliver(bus, printer);
             history.finish(None, None, false);
             return Err(err);
         }
@@ -87,15 +102,25 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     if let Some(path) = &args.trace {
         write_trace(&cwd.join(path), &summary, &context, printer);
     }
+    if let Some(endpoint) = &args.metrics_endpoint {
+        let name = loaded.pipeline.name.clone().unwrap_or_else(|| context.pipeline_path.clone());
+        let metrics = attest_run::run_metrics(&summary, &name, &context.run_id, context.finished);
+        if let Err(err) = attest_events::push_metrics(endpoint, &metrics, METRICS_TIMEOUT) {
+            printer.warn(&format!("failed to push metrics: {err}"));
+        }
+    }
     let record = attest_run::run_record(&context, &summary);
     let receipt =
         attest_receipt::write_receipt(&loaded.workspace.receipts_dir(), &record, signing.as_ref().map(|s| &s.key));
-    let receipt_path = receipt.as_ref().ok().map(|p| relative(&loaded, p));
+    let receipt_file = receipt.as_ref().ok().cloned();
+    let receipt_path = receipt_file.as_deref().map(|p| relative(&loaded, p));
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
-    history.finish(Some(&summary), receipt_path, !receipt_written);
+    emit_outcome(&bus, &summary, receipt_file.as_deref(), receipt_path.as_deref(), signing.as_ref());
+    let delivered = deliver(bus, printer);
+    history.finish(Some(&summary), receipt_path, !receipt_written || !delivered);
     let status = if summary.interrupted {
         ExitStatus::Interrupted
-    } else if !summary.success() {
+    } else if !summary.success() || !delivered {
         ExitStatus::Failure
     } else if !receipt_written {
         ExitStatus::Error
@@ -106,6 +131,61 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     // allocations (manifests, the record) one by one would only cost time.
     std::mem::forget((record, summary, loaded));
     Ok(status)
+}
+
+/// How long pushing metrics may take.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the end of a run waits for event deliveries still queued.
+const EVENT_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `pipeline.completed` or `pipeline.failed`, and `signature.created` for a signed receipt.
+fn emit_outcome(
+    bus: &EventBus,
+    summary: &RunSummary,
+    receipt: Option<&Path>,
+    shown: Option<&str>,
+    signing: Option<&SigningKey>,
+) {
+    let kind = if summary.success() && receipt.is_some() { "pipeline.completed" } else { "pipeline.failed" };
+    bus.emit(
+        kind,
+        None,
+        json!({
+            "ran": summary.ran,
+            "cached": summary.cached,
+            "failed": summary.failed,
+            "skipped": summary.skipped,
+            "interrupted": summary.interrupted,
+            "duration": (summary.wall.as_secs_f64() * 1000.0).round() / 1000.0,
+            "receipt": shown,
+        }),
+    );
+    if let (Some(signing), Some(file)) = (signing, receipt)
+        && bus.wants("signature.created")
+    {
+        let digest = attest_hash::sha256_file(file).map(|d| d.to_string()).ok();
+        bus.emit(
+            "signature.created",
+            None,
+            json!({ "receipt": shown, "keyid": signing.key.public().keyid(), "receipt_sha256": digest }),
+        );
+    }
+}
+
+/// Flushes the event handlers; prints each failed delivery as a warning, or as an error
+/// for `required: true` handlers. Returns whether every required delivery happened.
+pub(crate) fn deliver(bus: EventBus, printer: Printer) -> bool {
+    let problems = bus.finish(EVENT_FLUSH_DEADLINE);
+    for problem in &problems {
+        let text = format!("event delivery to {} failed: {}", problem.handler, problem.message);
+        if problem.required {
+            printer.error(&text, Some("the handler is `required: true`, so the run fails"));
+        } else {
+            printer.warn(&text);
+        }
+    }
+    !problems.iter().any(|p| p.required)
 }
 
 /// Writes the `--trace` file; a failure is a warning (the run itself is done).
@@ -168,12 +248,14 @@ fn execute(
     args: &RunArgs,
     printer: Printer,
     interrupted: &AtomicBool,
+    bus: &EventBus,
 ) -> anyhow::Result<RunSummary> {
     Ok(match args.format {
         Format::Human => {
             let reporter = HumanReporter::new(printer, args.verbose, args.stream, args.quiet);
+            let events = EventReporter::new(&reporter, bus);
             let result =
-                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &reporter, interrupted);
+                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &events, interrupted);
             reporter.finish();
             let summary = result.map_err(run_error)?;
             if !args.quiet {
@@ -183,8 +265,9 @@ fn execute(
         }
         Format::Json => {
             let reporter = JsonReporter::new(printer, args.stream);
+            let events = EventReporter::new(&reporter, bus);
             let summary =
-                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &reporter, interrupted)
+                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &events, interrupted)
                     .map_err(run_error)?;
             reporter.emit(json!({
                 "event": "run_finished",

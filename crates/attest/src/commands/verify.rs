@@ -1,11 +1,14 @@
 use std::path::Path;
 
-use attest_receipt::{CheckStatus, KeyStore, VerifyOptions};
+use attest_events::EventBus;
+use attest_receipt::{CheckStatus, KeyStore, Report, VerifyOptions};
+use serde_json::json;
 
 use crate::args::{Format, VerifyArgs};
+use crate::commands::run::deliver;
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
-use crate::settings::workspace_root;
+use crate::settings::{host_env, workspace_root};
 use crate::user_error::UserError;
 
 fn label(status: CheckStatus) -> &'static str {
@@ -58,5 +61,35 @@ pub(crate) fn verify(cwd: &Path, args: &VerifyArgs, printer: Printer) -> anyhow:
             ));
         }
     }
-    Ok(if report.ok { ExitStatus::Success } else { ExitStatus::Failure })
+    let delivered = emit_verification(&root, &args.receipt, &text, &report, printer);
+    Ok(if report.ok && delivered { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// `verification.completed` to the handlers of the workspace's pipeline, when it has
+/// any (a pipeline that does not parse has none). Returns whether every required
+/// delivery happened.
+fn emit_verification(root: &Path, receipt: &Path, text: &str, report: &Report, printer: Printer) -> bool {
+    let Ok(source) = std::fs::read_to_string(root.join("attest.yaml")) else { return true };
+    let Ok(pipeline) = attest_pipeline::Pipeline::parse("attest.yaml", &source) else { return true };
+    if pipeline.events.is_empty() {
+        return true;
+    }
+    let run_id = attest_receipt::read_run_statement(text)
+        .map(|(_, statement)| statement.predicate.run_details.metadata.invocation_id)
+        .unwrap_or_default();
+    let bus = EventBus::start(&pipeline.events, root, &host_env(), &run_id);
+    let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.name).collect();
+    bus.emit(
+        "verification.completed",
+        None,
+        json!({
+            "receipt": receipt.display().to_string(),
+            "ok": report.ok,
+            "passed": report.passed,
+            "failed": report.failed,
+            "skipped": report.skipped,
+            "failed_checks": failed,
+        }),
+    );
+    deliver(bus, printer)
 }

@@ -3,11 +3,14 @@
 
 mod cache;
 mod context;
+mod events;
 mod hash_contract;
 mod history;
 mod init;
 mod interop;
+mod metrics;
 mod pipeline;
 mod receipts;
+mod report;
 mod run;
 mod signals;
