@@ -18,6 +18,7 @@ mod file_digest;
 mod file_set;
 mod manifest;
 mod rel_path;
+mod sorted_json;
 mod stat_cache;
 
 pub use atomic_file::{Durability, write_atomically};
@@ -27,4 +28,5 @@ pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_fil
 pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
 pub use manifest::{EntryKind, Manifest, ManifestEntry};
 pub use rel_path::{RelPath, RelPathError};
+pub use sorted_json::{SortedJsonError, sorted_json};
 pub use stat_cache::{StatCache, StatCacheLoad};

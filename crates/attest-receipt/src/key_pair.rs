@@ -19,6 +19,9 @@ pub enum KeyError {
         /// "private" or "public".
         what: &'static str,
     },
+    /// The text is not 64 hex digits holding an Ed25519 public key.
+    #[error("not a raw Ed25519 public key (64 hex digits)")]
+    RawHex,
     /// Reading or writing a key file (or the key store) failed.
     #[error("failed to {action} `{}`", path.display())]
     Io {
@@ -67,6 +70,13 @@ impl PublicKey {
     /// Reads an SPKI PEM public key.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
         VerifyingKey::from_public_key_pem(text.trim()).map(Self::new).map_err(|_| KeyError::Pem { what: "public" })
+    }
+
+    /// Reads a raw 32-byte public key written as 64 hex digits (either case), as
+    /// nexus-attest's attestations carry it in `meta.public_key_hex`.
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = crate::Hex32::parse(&text.to_ascii_lowercase()).ok_or(KeyError::RawHex)?;
+        VerifyingKey::from_bytes(&bytes.0).map(Self::new).map_err(|_| KeyError::RawHex)
     }
 
     /// The SPKI PEM text.
@@ -202,6 +212,9 @@ mod tests {
         let public = std::fs::read_to_string(dir.path().join(format!("{}.pub", key.public().keyid()))).unwrap();
         assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
         assert_eq!(&PublicKey::from_pem(&public).unwrap(), key.public());
+        assert_eq!(&PublicKey::from_hex(&key.public().hex()).unwrap(), key.public());
+        assert_eq!(&PublicKey::from_hex(&key.public().hex().to_uppercase()).unwrap(), key.public());
+        assert!(PublicKey::from_hex(&key.public().hex()[2..]).is_err());
         assert!(!format!("{key:?}").contains("PRIVATE"));
         assert!(KeyPair::from_pem(&public).is_err());
         // RFC 8410 §10.3's example key, byte for byte.

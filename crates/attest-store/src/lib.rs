@@ -6,11 +6,13 @@
 //!   [`Store::finish_run`], [`Store::runs`]).
 //! - [`RunRow`], [`StepRow`]: what a run and its steps leave behind.
 
+mod governance_log;
 mod migrations;
 mod run_history;
 mod store;
 mod store_error;
 
+pub use governance_log::{ChainBreak, GENESIS, LogCheck, NewEvent, StoredEvent, event_digest};
 pub use run_history::{RunEnd, RunQuery, RunRow, RunStart, RunStatus, StepRow};
 pub use store::Store;
 pub use store_error::StoreError;

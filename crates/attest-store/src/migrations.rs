@@ -38,6 +38,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, seq)
     ) STRICT;
     CREATE INDEX steps_by_name ON steps (step);",
+    // 2: the governance event log, append-only.
+    "CREATE TABLE governance_events (
+        seq                  INTEGER PRIMARY KEY,
+        event_id             TEXT NOT NULL UNIQUE,
+        decision_id          TEXT,
+        event_type           TEXT NOT NULL,
+        occurred_at          TEXT NOT NULL,
+        actor_type           TEXT NOT NULL,
+        actor                TEXT NOT NULL,
+        payload              TEXT NOT NULL,
+        prev_digest          TEXT NOT NULL,
+        prev_decision_digest TEXT,
+        digest               TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX governance_events_by_decision ON governance_events (decision_id, seq);
+    CREATE TRIGGER governance_events_no_update BEFORE UPDATE ON governance_events
+        BEGIN SELECT RAISE(ABORT, 'the governance log is append-only'); END;
+    CREATE TRIGGER governance_events_no_delete BEFORE DELETE ON governance_events
+        BEGIN SELECT RAISE(ABORT, 'the governance log is append-only'); END;",
 ];
 
 #[cfg(test)]

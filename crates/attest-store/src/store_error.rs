@@ -30,6 +30,14 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: u32,
     },
+    /// A value could not be stored as asked (e.g. a float in a digested payload).
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The database file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The directory holding the database could not be created.
     #[error("failed to create {path}: {source}")]
     Directory {

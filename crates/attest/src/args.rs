@@ -65,6 +65,20 @@ pub(crate) enum Command {
     /// Manage signing keys (.attest/keys) and the trust store (.attest/trust).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Policy templates: named, immutable policies that decisions use.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Decisions: a request to run the pipeline (or some steps) in a mode, approved by N
+    /// distinct approvers before it may execute. Everything is an event in the
+    /// hash-chained governance log in .attest/attest.db.
+    #[command(subcommand)]
+    Decision(DecisionCommand),
+    /// Approve a decision (or, with --revoke, withdraw your approval before it executes).
+    ///
+    /// Examples: `attest approve 3f2a --as release-manager --comment lgtm --expires 24h`,
+    /// `attest approve 3f2a --as security-lead --key security-lead.key` (a signed
+    /// approval), `attest approve --revoke 3f2a --as security-lead --reason "found a bug"`.
+    Approve(ApproveArgs),
     /// Run history and its analysis (.attest/attest.db): every run is recorded, also
     /// failed and interrupted ones.
     #[command(subcommand)]
@@ -342,6 +356,16 @@ pub(crate) enum ReceiptCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
+    /// Audit packages (v0.6, nexus-attest compatible): a decision and the run it authorised,
+    /// bound by one digest.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// Check the hash chain of the whole governance log; names the first broken link.
+    VerifyLog {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// List recorded runs, newest first: status, step counts, wall time.
     ///
     /// With `--step NAME`, one line per run for that step: status, cache hit or miss, the
@@ -408,6 +432,246 @@ pub(crate) enum ReportFormat {
     Json,
     /// One self-contained HTML file with SVG charts.
     Html,
+}
+
+/// The policy fields shared by `template create` and `decision create`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct PolicyArgs {
+    /// Distinct approvers needed before execution.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) min_approvals: Option<u32>,
+    /// Modes a decision may use, comma-separated: dry_run, apply.
+    #[arg(long, value_name = "MODES", value_delimiter = ',')]
+    pub(crate) allowed_modes: Option<Vec<String>>,
+    /// At most this many steps may run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_steps: Option<u32>,
+    /// Count only approvals signed (`approve --key`) by a key in the trust store.
+    #[arg(long)]
+    pub(crate) require_signed_approvals: bool,
+    /// A governance label (repeat or comma-separate).
+    #[arg(long = "label", value_name = "LABEL", value_delimiter = ',')]
+    pub(crate) labels: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PackageCommand {
+    /// Export the audit package of an executed decision.
+    ///
+    /// Example: `attest audit package export 3f2a -o release.audit.json` (the receipt by
+    /// reference: run id and digest) or with `--embed` (the whole receipt inside).
+    Export {
+        /// The decision (its id or a unique prefix).
+        id: String,
+        /// Carry the whole receipt instead of its run id and digest.
+        #[arg(long)]
+        embed: bool,
+        /// Where to write it [default: stdout].
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Verify an audit package: every check, none skipped (binding_digest,
+    /// control_bundle_digest, binding_control_match, binding_router_match,
+    /// binding_link_match, router_digest when embedded, and attest's
+    /// control_router_link_recomputed and router_run_id_match). Exit 0 only if all pass.
+    ///
+    /// With `--attestation A.json`, also the attestation's checks, in the same report and
+    /// named `attestation.<check>`: signature_valid, attestation_version,
+    /// claims_non_empty, binding_digest_format (nexus-attest's), binding_digest_match and
+    /// attestor_trusted (attest's: it names this package, and its key is trusted here).
+    Verify {
+        /// The package file.
+        file: PathBuf,
+        /// Also verify this attestation of the package (from `attest audit package attest`).
+        #[arg(long, value_name = "A.json")]
+        attestation: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Sign an attestation of a package (v0.7, nexus-attest compatible): a separate
+    /// statement that the attestor vouches for CLAIMs about the package, over its binding
+    /// digest. The package is not changed, and is verified first: attest refuses to attest
+    /// a package that does not verify.
+    ///
+    /// Example: `attest audit package attest release.audit.json --claim released --key
+    /// .attest/keys/<keyid>.key` writes `release.audit.attestation.json`; check it with
+    /// `attest audit package verify release.audit.json --attestation
+    /// release.audit.attestation.json`.
+    Attest {
+        /// The package file.
+        file: PathBuf,
+        /// What the attestor vouches for, e.g. `released` or `controls-reviewed` (repeat for
+        /// several; at least one).
+        #[arg(long = "claim", value_name = "CLAIM", required = true,
+              value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        claims: Vec<String>,
+        /// Sign with this PKCS#8 PEM Ed25519 private key; the payload names it by its keyid.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Who attests [default: $USER].
+        #[arg(long = "as", value_name = "ATTESTOR_ID", env = "USER", hide_env_values = true)]
+        attestor: Option<String>,
+        /// The attestor's role, recorded outside the signature (`meta.role`).
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        /// Where to write it [default: FILE with `.json` replaced by `.attestation.json`].
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TemplateCommand {
+    /// Create a template (immutable; unique by name).
+    ///
+    /// Example: `attest template create prod-release --min-approvals 2 --allowed-modes
+    /// dry_run,apply --max-steps 50 --label prod`.
+    Create {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Who creates it [default: $USER].
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List templates.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show a template with its digest.
+    Show {
+        /// Its name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DecisionCommand {
+    /// Make a decision: what to run (the pipeline as it is now, or --steps), in which mode,
+    /// under which policy (--template, or one approval by default).
+    ///
+    /// Example: `attest decision create --goal "release 1.4.0" --mode apply --template
+    /// prod-release --steps build,publish`.
+    Create {
+        /// What the run is for.
+        #[arg(long)]
+        goal: String,
+        /// `dry_run` (the plan only) or `apply` (run for real, signed receipt).
+        #[arg(long, default_value = "dry_run")]
+        mode: String,
+        /// The policy template.
+        #[arg(long)]
+        template: Option<String>,
+        /// Steps to run (with what they need), comma-separated [default: all].
+        #[arg(long, value_delimiter = ',')]
+        steps: Vec<String>,
+        /// A free-text plan.
+        #[arg(long)]
+        plan: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Who decides [default: $USER].
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List decisions with their status and approvals.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show a decision: policy, approvals (active, expired, revoked), executions, and what
+    /// still blocks it.
+    Show {
+        /// Its id (or a unique prefix).
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Execute a decision: refused with a named reason (NO_POLICY, ALREADY_EXECUTED,
+    /// PIPELINE_CHANGED, MODE_NOT_ALLOWED, TOO_MANY_STEPS, APPROVAL_EXPIRED,
+    /// MISSING_APPROVALS) without side effects, or run (apply: signed receipt; dry_run: the
+    /// plan) and link the run to the decision.
+    Execute {
+        /// Its id (or a unique prefix).
+        id: String,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Sign the receipt with this key [default: the workspace's default key].
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Export a decision with all of its events as a control bundle (v0.5, nexus-attest
+    /// compatible), sealed by its digest.
+    Export {
+        /// Its id (or a unique prefix).
+        id: String,
+        /// Where to write it [default: stdout].
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import a control bundle: its digest and every event's digest are checked and its
+    /// events replayed before anything is written, then appended in one transaction.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// When the decision id exists here: reject, new-id (import under a fresh id) or
+        /// overwrite (the imported history supersedes; the old events stay in the log).
+        #[arg(long, default_value = "reject", value_name = "MODE")]
+        on_conflict: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The decision (its id or a unique prefix).
+    pub(crate) id: String,
+    /// Who approves.
+    #[arg(long = "as", value_name = "NAME")]
+    pub(crate) approver: String,
+    /// Why.
+    #[arg(long, conflicts_with = "revoke")]
+    pub(crate) comment: Option<String>,
+    /// The approval stops counting after this long: 30m, 24h, 7d.
+    #[arg(long, value_name = "SPAN", conflicts_with = "revoke")]
+    pub(crate) expires: Option<String>,
+    /// Sign the approval with this PKCS#8 PEM Ed25519 key.
+    #[arg(long, value_name = "FILE", conflicts_with = "revoke")]
+    pub(crate) key: Option<PathBuf>,
+    /// Withdraw your approval instead (only before execution).
+    #[arg(long)]
+    pub(crate) revoke: bool,
+    /// Why it is withdrawn.
+    #[arg(long, requires = "revoke", default_value = "")]
+    pub(crate) reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
 }
 
 #[derive(Debug, Subcommand)]

@@ -71,6 +71,9 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Verify(args) => commands::verify(&cwd, &args, printer),
         Command::Receipt(command) => commands::receipt(&cwd, command, printer),
         Command::Keys(command) => commands::keys(&cwd, command, printer),
+        Command::Template(command) => commands::template(&cwd, command, printer),
+        Command::Decision(command) => commands::decision(&cwd, command, printer),
+        Command::Approve(args) => commands::approve(&cwd, &args, printer),
         Command::Audit(command) => commands::audit(&cwd, command, printer),
         Command::Scan(args) => commands::scan(&cwd, &args, printer),
     }

@@ -26,6 +26,8 @@ pub(crate) fn audit(cwd: &Path, command: AuditCommand, printer: Printer) -> anyh
             history(&runs, step.as_deref(), format, printer);
             Ok(ExitStatus::Success)
         }
+        AuditCommand::Package(command) => crate::commands::audit_package::package(cwd, command, printer),
+        AuditCommand::VerifyLog { format } => crate::commands::audit_package::verify_log(cwd, format, printer),
         AuditCommand::Analyze { period, file, format } => analyze(cwd, period, &file, format, printer),
         AuditCommand::Report { period, file, format, output } => {
             report(cwd, period, &file, format, output.as_deref(), printer)

@@ -4,8 +4,11 @@
 //! [`Printer`]: crate::printer::Printer
 
 mod audit;
+mod audit_attestation;
+mod audit_package;
 mod cache;
 mod explain;
+mod govern;
 mod hash;
 mod init;
 mod keys;
@@ -20,6 +23,7 @@ mod verify;
 pub(crate) use audit::audit;
 pub(crate) use cache::cache;
 pub(crate) use explain::explain;
+pub(crate) use govern::{approve, decision, template};
 pub(crate) use hash::hash;
 pub(crate) use init::init;
 pub(crate) use keys::keys;

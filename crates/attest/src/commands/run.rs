@@ -29,8 +29,26 @@ pub(crate) fn run_error(error: RunError) -> UserError {
     }
 }
 
+/// What a run left behind, for commands that run a pipeline on someone's behalf
+/// (`attest decision execute`).
+pub(crate) struct RunOutcome {
+    /// The exit status `attest run` would have.
+    pub(crate) status: ExitStatus,
+    /// The run id (the receipt's invocation id), when the run got that far.
+    pub(crate) run_id: Option<String>,
+    /// The receipt file, when one was written.
+    pub(crate) receipt: Option<std::path::PathBuf>,
+    /// Steps executed (not restored).
+    pub(crate) ran: usize,
+}
+
 /// `attest run`.
 pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+    run_pipeline(cwd, args, printer).map(|outcome| outcome.status)
+}
+
+/// Runs the pipeline as `args` say and reports what it left behind.
+pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
     let loaded = load_pipeline(cwd, &args.file, printer)?;
     let options = RunOptions {
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
@@ -40,7 +58,8 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         host_env: host_env(),
     };
     if args.dry_run {
-        return dry_run(&loaded, &options, args, printer);
+        let status = dry_run(&loaded, &options, args, printer)?;
+        return Ok(RunOutcome { status, run_id: None, receipt: None, ran: 0 });
     }
     let signing = signing_key(args.sign, args.key.as_deref(), &loaded.workspace, printer)?;
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -94,7 +113,7 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
         pipeline_path: loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         pipeline_source: loaded.source.as_bytes(),
         requested_steps: &options.targets,
-        run_id,
+        run_id: run_id.clone(),
         started,
         finished: SystemTime::now(),
         environment,
@@ -127,10 +146,11 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
     } else {
         ExitStatus::Success
     };
+    let outcome = RunOutcome { status, run_id: Some(run_id), receipt: receipt_file, ran: summary.ran };
     // The process exits next: freeing the run's hundreds of thousands of small
     // allocations (manifests, the record) one by one would only cost time.
     std::mem::forget((record, summary, loaded));
-    Ok(status)
+    Ok(outcome)
 }
 
 /// How long pushing metrics may take.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::context::TestContext;
 
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ATTEST_INTEROP_PYTHON") {
         return Some(PathBuf::from(path));
     }

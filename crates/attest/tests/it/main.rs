@@ -1,9 +1,11 @@
 //! End-to-end tests: the real `attest` binary in fresh temp directories.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs, unreachable_pub)]
 
+mod attestation;
 mod cache;
 mod context;
 mod events;
+mod governance;
 mod hash_contract;
 mod history;
 mod init;
