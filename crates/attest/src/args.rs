@@ -469,6 +469,9 @@ pub(crate) enum PackageCommand {
         /// Where to write it [default: stdout].
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// With `-o`: `json` prints `{"ok", "file", "binding_digest"}` on stdout.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Verify an audit package: every check, none skipped (binding_digest,
     /// control_bundle_digest, binding_control_match, binding_router_match,
@@ -631,6 +634,9 @@ pub(crate) enum DecisionCommand {
         /// Where to write it [default: stdout].
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// With `-o`: `json` prints `{"ok", "file", "digest"}` on stdout.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Import a control bundle: its digest and every event's digest are checked and its
     /// events replayed before anything is written, then appended in one transaction.

@@ -17,7 +17,9 @@ use crate::user_error::UserError;
 /// `attest audit package ...`.
 pub(crate) fn package(cwd: &Path, command: PackageCommand, printer: Printer) -> anyhow::Result<ExitStatus> {
     match command {
-        PackageCommand::Export { id, embed, output } => export(cwd, &id, embed, output.as_deref(), printer),
+        PackageCommand::Export { id, embed, output, format } => {
+            export(cwd, &id, embed, output.as_deref(), format, printer)
+        }
         PackageCommand::Verify { file, attestation, format } => {
             let package = read_package(cwd, &file)?;
             let mut report = package_report(cwd, &package);
@@ -139,7 +141,14 @@ fn receipt_signatures(cwd: &Path, receipt: &str) -> PackageCheck {
     }
 }
 
-fn export(cwd: &Path, id: &str, embed: bool, output: Option<&Path>, printer: Printer) -> anyhow::Result<ExitStatus> {
+fn export(
+    cwd: &Path,
+    id: &str,
+    embed: bool,
+    output: Option<&Path>,
+    format: Format,
+    printer: Printer,
+) -> anyhow::Result<ExitStatus> {
     let gov = Governance::open(cwd)?;
     let decision = match attest_govern::resolve(&gov.state, id) {
         Ok(d) => d,
@@ -180,7 +189,14 @@ fn export(cwd: &Path, id: &str, embed: bool, output: Option<&Path>, printer: Pri
             let path = cwd.join(path);
             attest_hash::write_atomically(&path, format!("{text}\n").as_bytes(), attest_hash::Durability::Synced)
                 .map_err(|e| UserError::new(format!("cannot write {}: {e}", path.display())))?;
-            printer.info(&format!("Audit package written to {} (binding digest {binding})", path.display()));
+            match format {
+                Format::Json => printer.data(
+                    &json!({ "ok": true, "file": path.display().to_string(), "binding_digest": binding }).to_string(),
+                ),
+                Format::Human => {
+                    printer.info(&format!("Audit package written to {} (binding digest {binding})", path.display()));
+                }
+            }
         }
     }
     Ok(ExitStatus::Success)

@@ -231,7 +231,7 @@ pub(crate) fn decision(cwd: &Path, command: DecisionCommand, printer: Printer) -
             Ok(ExitStatus::Success)
         }
         DecisionCommand::Execute { id, file, key, format } => execute(cwd, &id, &file, key, format, printer),
-        DecisionCommand::Export { id, output } => {
+        DecisionCommand::Export { id, output, format } => {
             let gov = Governance::open(cwd)?;
             let decision = match attest_govern::resolve(&gov.state, &id) {
                 Ok(d) => d,
@@ -250,12 +250,17 @@ pub(crate) fn decision(cwd: &Path, command: DecisionCommand, printer: Printer) -
                         attest_hash::Durability::Synced,
                     )
                     .map_err(|e| UserError::new(format!("cannot write {}: {e}", path.display())))?;
-                    printer.info(&format!(
-                        "Decision {} exported to {} ({})",
-                        decision.decision_id,
-                        path.display(),
-                        bundle["integrity"]["canonical_digest"].as_str().unwrap_or_default()
-                    ));
+                    let digest = bundle["integrity"]["canonical_digest"].as_str().unwrap_or_default();
+                    match format {
+                        Format::Json => printer.data(
+                            &json!({ "ok": true, "file": path.display().to_string(), "digest": digest }).to_string(),
+                        ),
+                        Format::Human => printer.info(&format!(
+                            "Decision {} exported to {} ({digest})",
+                            decision.decision_id,
+                            path.display()
+                        )),
+                    }
                 }
             }
             Ok(ExitStatus::Success)

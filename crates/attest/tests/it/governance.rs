@@ -163,6 +163,17 @@ fn a_package_built_by_hand_from_the_spec_verifies_in_attest() {
         let allowed: &[&str] = if flag == "--example" { &[] } else { &["router_digest", "receipt_signatures"] };
         assert!(failed.iter().all(|f| allowed.contains(f)), "{flag}: {report}");
     }
+    // Another package version, or something that is not a package: a clear error.
+    let mut package: Value = serde_json::from_str(&ctx.read("hand--example.json")).unwrap();
+    package["package_version"] = Value::from("0.7");
+    ctx.write("future.json", &package.to_string());
+    let out = ctx.run(&["audit", "package", "verify", "future.json"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("package_version `0.7` is not supported"), "{}", out.stderr);
+    ctx.write("truncated.json", &ctx.read("hand--example.json")[..100]);
+    let out = ctx.run(&["audit", "package", "verify", "truncated.json"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is not JSON"), "{}", out.stderr);
 }
 
 #[test]
