@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::{SandboxReport, SandboxSpec};
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRequest {
@@ -14,6 +16,8 @@ pub struct ExecRequest {
     /// At most this many bytes of output are kept (the end of the output, which is
     /// where failures usually explain themselves).
     pub output_limit: usize,
+    /// Run the command in a sandbox (`isolation: sandbox`) rather than as a plain child.
+    pub sandbox: Option<SandboxSpec>,
 }
 
 /// How a command ended.
@@ -43,6 +47,8 @@ pub struct ExecResult {
     pub truncated: bool,
     /// Wall time from spawn to exit.
     pub duration: Duration,
+    /// What the sandbox saw, for sandboxed commands.
+    pub sandbox: Option<SandboxReport>,
 }
 
 /// A command that could not be run at all.
@@ -71,4 +77,48 @@ pub enum ExecError {
     /// The request had no program.
     #[error("empty command line")]
     EmptyCommand,
+    /// A program the request needs is not installed.
+    #[error("{needed_for} needs {package} (`{program}`); not found on PATH")]
+    ProgramNotFound {
+        /// What needs it, e.g. "isolation `sandbox`".
+        needed_for: &'static str,
+        /// The Debian package that has it.
+        package: &'static str,
+        /// The program.
+        program: &'static str,
+    },
+    /// bubblewrap is installed but cannot create the sandbox's namespaces here.
+    #[error(
+        "isolation `sandbox` needs user, mount, pid and network namespaces, which bubblewrap cannot create on this host: {message}"
+    )]
+    NamespacesUnavailable {
+        /// What bubblewrap said.
+        message: String,
+    },
+    /// A `sandbox.system_paths` entry does not exist on this host.
+    #[error("sandbox system path `{path}` does not exist on this host")]
+    SystemPathMissing {
+        /// The path.
+        path: String,
+    },
+    /// Preparing or clearing the sandbox's scratch directory failed.
+    #[error("failed to prepare the sandbox in `{}`", path.display())]
+    Scratch {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A declared output could not be moved into or out of the sandbox's scratch directory.
+    #[error("failed to move output `{output}` {direction} the sandbox")]
+    MoveOutput {
+        /// The output, workspace-relative.
+        output: String,
+        /// `into` or `out of`.
+        direction: &'static str,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
 }

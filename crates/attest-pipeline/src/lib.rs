@@ -28,8 +28,8 @@ pub use pipeline::{
     HandlerTarget, Pipeline, Step, WORKSPACE_STEP_NAME_RULE,
 };
 pub use raw_pipeline::{
-    HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawStep,
-    RawStepAttestation, json_schema,
+    HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawSandbox,
+    RawStep, RawStepAttestation, json_schema,
 };
 pub use ready_queue::ReadyQueue;
 pub use units::parse_size;

@@ -30,6 +30,11 @@ pub struct RawPipeline {
     /// Receipt and verification settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<RawAttestation>,
+    /// Run every step in a controlled environment: only declared variables plus a fixed
+    /// base (TZ=UTC, LC_ALL=LANG=C.UTF-8, SOURCE_DATE_EPOCH, PYTHONHASHSEED=0, a fresh
+    /// HOME), umask 022, outputs' mtimes set to SOURCE_DATE_EPOCH.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deterministic: bool,
     /// Host variables every step receives as secrets: their values come from the host
     /// environment, are redacted from logs and receipts, and enter cache keys only hashed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -97,6 +102,10 @@ pub struct RawStep {
     /// Container image (container isolation only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Sandbox settings, used when the step runs with `isolation: sandbox` (or
+    /// `attest run --isolation sandbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<RawSandbox>,
     /// Per-step attestation settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<RawStepAttestation>,
@@ -145,6 +154,16 @@ pub struct RawAttestation {
     /// severity).
     #[serde(default)]
     pub scan_outputs: bool,
+}
+
+/// What a sandboxed step sees of the host besides `/usr`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    /// Absolute host paths (directories or files) mounted read-only at the same place
+    /// inside the sandbox, e.g. `[/etc/ssl, /opt/toolchain]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_paths: Vec<String>,
 }
 
 /// Per-step attestation settings.

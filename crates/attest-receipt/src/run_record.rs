@@ -68,6 +68,8 @@ pub struct RunRecord {
     pub environment: EnvironmentSnapshot,
     /// Whether each executed or cached step gets its own statement.
     pub sign_all_steps: bool,
+    /// What deterministic mode fixed, when the run was deterministic.
+    pub deterministic: Option<crate::DeterministicRun>,
     /// The selected steps, in pipeline order.
     pub steps: Vec<StepRecord>,
 }
@@ -259,6 +261,7 @@ impl RunRecord {
                             status: self.status.clone(),
                             duration_secs: seconds(self.finished.duration_since(self.started).unwrap_or_default()),
                             sign_all_steps: self.sign_all_steps,
+                            deterministic: self.deterministic,
                         },
                         environment: (scope == Scope::Run).then_some(&self.environment),
                         steps: seq(move || steps.iter().map(StepRecord::view)),
@@ -377,6 +380,7 @@ mod tests {
                 tools: BTreeMap::from([("cc".to_owned(), "cc 12".to_owned())]),
             },
             sign_all_steps: true,
+            deterministic: Some(crate::DeterministicRun { source_date_epoch: 1_700_000_000, umask: 0o22 }),
             steps: vec![step("a", "succeeded", true), step("b", "succeeded", false), step("c", "failed", true)],
         };
         let signer = SignerRef { keyid: "k".to_owned(), public_key: "pem".to_owned() };

@@ -180,6 +180,20 @@ pub struct RunInfo {
     pub duration_secs: f64,
     /// Whether every executed or cached step also has its own statement.
     pub sign_all_steps: bool,
+    /// Present when the run was deterministic (`attest run --deterministic`): the fixed
+    /// values every step ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deterministic: Option<DeterministicRun>,
+}
+
+/// What deterministic mode fixed for every step of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeterministicRun {
+    /// `SOURCE_DATE_EPOCH`, also the mtime of every output.
+    pub source_date_epoch: u64,
+    /// The umask, octal.
+    pub umask: u32,
 }
 
 /// One step as it ran.

@@ -93,6 +93,7 @@ impl Fixture {
                 ..EnvironmentSnapshot::default()
             },
             sign_all_steps,
+            deterministic: None,
             steps: vec![
                 step("compile", &[], &["src/a.c"], &["build/a.o"], root),
                 step("link", &["compile"], &["build/a.o"], &["dist/app"], root),

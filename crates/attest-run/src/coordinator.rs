@@ -70,6 +70,7 @@ pub fn run(
         records: &records,
         last_keys: last_keys.map(),
         host_env: &options.host_env,
+        deterministic: options.deterministic,
         use_cache,
         reporter,
         executor,

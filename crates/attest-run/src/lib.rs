@@ -14,6 +14,7 @@
 mod cache_key;
 mod chrome_trace;
 mod coordinator;
+mod deterministic;
 mod environment_snapshot;
 mod event_reporter;
 mod history_rows;
@@ -32,6 +33,7 @@ mod workspace;
 pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform, secret_env};
 pub use chrome_trace::chrome_trace;
 pub use coordinator::run;
+pub use deterministic::{DETERMINISTIC_UMASK, Deterministic};
 pub use environment_snapshot::{LOCK_FILES, environment_snapshot};
 pub use event_reporter::EventReporter;
 pub use history_rows::step_rows;

@@ -85,6 +85,7 @@ pub fn plan(
         records: &records,
         last_keys: last_keys.map(),
         host_env: &options.host_env,
+        deterministic: options.deterministic,
         use_cache,
         reporter,
         executor: &ProcessExecutor,

@@ -34,6 +34,8 @@ pub struct ReceiptContext<'a> {
     pub finished: SystemTime,
     /// Machine, git, lock files, tools.
     pub environment: EnvironmentSnapshot,
+    /// Deterministic mode, when the run was in it.
+    pub deterministic: Option<crate::Deterministic>,
 }
 
 fn status_word(status: &StepStatus) -> &'static str {
@@ -134,6 +136,10 @@ pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunReco
         requested_steps: context.requested_steps.to_vec(),
         environment: context.environment.clone(),
         sign_all_steps: pipeline.attestation.sign_all_steps,
+        deterministic: context.deterministic.map(|d| attest_receipt::DeterministicRun {
+            source_date_epoch: d.source_date_epoch,
+            umask: u32::from_str_radix(crate::DETERMINISTIC_UMASK, 8).unwrap_or(0o22),
+        }),
         steps,
     }
 }

@@ -18,6 +18,8 @@ pub struct RunOptions {
     pub no_cache: bool,
     /// The host environment (for `PATH` and `env_passthrough`).
     pub host_env: BTreeMap<String, String>,
+    /// Deterministic mode: its fixed environment and timestamps (none: off).
+    pub deterministic: Option<crate::Deterministic>,
 }
 
 /// The outcome of a run.

@@ -14,6 +14,7 @@ use attest_pipeline::{Pipeline, Step};
 use attest_secrets::Redactor;
 
 use crate::cache_key::{command_env, platform, secret_env};
+use crate::deterministic::Deterministic;
 use crate::miss_reason::differences;
 use crate::{
     CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport,
@@ -47,6 +48,7 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) last_keys: &'a HashMap<String, Digest>,
     pub(crate) new_keys: Mutex<BTreeMap<String, Digest>>,
     pub(crate) host_env: &'a BTreeMap<String, String>,
+    pub(crate) deterministic: Option<Deterministic>,
     pub(crate) use_cache: bool,
     pub(crate) reporter: &'a dyn Reporter,
     pub(crate) executor: &'a dyn Executor,
@@ -67,6 +69,7 @@ pub(crate) struct StepRunnerParts<'a> {
     pub(crate) records: &'a KeyRecords,
     pub(crate) last_keys: &'a HashMap<String, Digest>,
     pub(crate) host_env: &'a BTreeMap<String, String>,
+    pub(crate) deterministic: Option<Deterministic>,
     pub(crate) use_cache: bool,
     pub(crate) reporter: &'a dyn Reporter,
     pub(crate) executor: &'a dyn Executor,
@@ -124,6 +127,7 @@ impl<'a> StepRunner<'a> {
             last_keys: parts.last_keys,
             new_keys: Mutex::new(BTreeMap::new()),
             host_env: parts.host_env,
+            deterministic: parts.deterministic,
             use_cache: parts.use_cache,
             reporter: parts.reporter,
             executor: parts.executor,
@@ -163,7 +167,11 @@ impl<'a> StepRunner<'a> {
             command: step.run.clone(),
             shell: step.shell.clone(),
             working_dir: step.working_dir.as_ref().map_or_else(|| ".".to_owned(), ToString::to_string),
-            env: command_env(step, self.host_env),
+            env: {
+                let mut env = self.deterministic.map(|d| d.base_env()).unwrap_or_default();
+                env.extend(command_env(step, self.host_env));
+                env
+            },
             secrets: secret_env(step, self.host_env)
                 .into_iter()
                 .map(|(name, value)| (name, Digest::of_bytes(value.as_bytes())))
@@ -268,6 +276,9 @@ impl<'a> StepRunner<'a> {
         for name in secrets.keys() {
             report.env.insert(name.clone(), format!("[REDACTED:{name}]"));
         }
+        if self.deterministic.is_some() {
+            report.env.insert("HOME".to_owned(), "(a fresh empty directory)".to_owned());
+        }
         let cacheable = self.use_cache && step.cache;
         let mut reason = MissReason::CacheDisabled;
         if let (true, Some(store)) = (cacheable, self.store) {
@@ -278,6 +289,12 @@ impl<'a> StepRunner<'a> {
                         self.remember(step, &record);
                         report.cache = Some(CacheStatus::Hit);
                         report.restored = restored;
+                        if restored > 0
+                            && let Err(failure) = self.stamp_outputs(step)
+                        {
+                            report.status = StepStatus::Failed { failure };
+                            return report;
+                        }
                         report.exit_code = Some(entry.exit_code);
                         report.log_digests = entry.log.zip(
                             entry
@@ -371,6 +388,23 @@ impl<'a> StepRunner<'a> {
         argv.push(step.run.clone());
         let mut env = record.parts.env.clone();
         env.extend(secrets);
+        // Deterministic: umask 022 and a fresh HOME, removed afterwards.
+        let home = match self.deterministic {
+            None => None,
+            Some(_) => match tempfile::Builder::new().prefix("attest-home-").tempdir() {
+                Ok(home) => Some(home),
+                Err(err) => {
+                    report.status = StepStatus::Failed {
+                        failure: Failure::Error { message: format!("failed to create the step's HOME: {err}") },
+                    };
+                    return report;
+                }
+            },
+        };
+        if let Some(home) = &home {
+            env.insert("HOME".to_owned(), home.path().display().to_string());
+            argv = Deterministic::wrap_argv(argv);
+        }
         let request = ExecRequest { argv, cwd, env, output_limit: OUTPUT_LIMIT };
         let mut on_output = |chunk: &[u8]| {
             let chunk = redactor.redact(chunk);
@@ -408,6 +442,10 @@ impl<'a> StepRunner<'a> {
             report.status = StepStatus::Failed { failure };
             return report;
         }
+        if let Err(failure) = self.stamp_outputs(step) {
+            report.status = StepStatus::Failed { failure };
+            return report;
+        }
         let outputs = match self.output_manifest(step).and_then(|o| self.scan_outputs(&o).map(|()| o)) {
             Ok(outputs) => outputs,
             Err(failure) => {
@@ -426,6 +464,20 @@ impl<'a> StepRunner<'a> {
         report.outputs = Some(Arc::new(outputs));
         report.duration = started.elapsed();
         report
+    }
+
+    /// Deterministic mode: every declared output's mtime becomes `SOURCE_DATE_EPOCH`.
+    fn stamp_outputs(&self, step: &Step) -> Result<(), Failure> {
+        let Some(deterministic) = self.deterministic else { return Ok(()) };
+        for output in &step.outputs {
+            let path = output.under(self.root);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                deterministic.stamp(&path).map_err(|e| Failure::Error {
+                    message: format!("failed to set the mtime of `{output}` to SOURCE_DATE_EPOCH: {e}"),
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn output_manifest(&self, step: &Step) -> Result<Manifest, Failure> {

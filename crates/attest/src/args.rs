@@ -65,6 +65,9 @@ pub(crate) enum Command {
     /// Manage signing keys (.attest/keys) and the trust store (.attest/trust).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Workspace settings in .attest/config.yaml (`attest config set deterministic true`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Policy templates: named, immutable policies that decisions use.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -124,6 +127,13 @@ pub(crate) struct RunArgs {
     /// Neither read nor write the cache: run every step.
     #[arg(long)]
     pub(crate) no_cache: bool,
+
+    /// Deterministic mode for every step: only declared variables plus TZ=UTC,
+    /// LC_ALL=LANG=C.UTF-8, SOURCE_DATE_EPOCH (the last commit's time), PYTHONHASHSEED=0
+    /// and a fresh HOME; umask 022; outputs' mtimes set to SOURCE_DATE_EPOCH. Also on with
+    /// `deterministic: true` in attest.yaml or `attest config set deterministic true`.
+    #[arg(long)]
+    pub(crate) deterministic: bool,
 
     /// Sign the receipt: with `--key`, `ATTEST_SIGNING_KEY`, or the workspace's default key
     /// (generated in .attest/keys/ on first use).
@@ -432,6 +442,28 @@ pub(crate) enum ReportFormat {
     Json,
     /// One self-contained HTML file with SVG charts.
     Html,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print a setting's value.
+    Get {
+        /// The setting, e.g. `deterministic`.
+        key: String,
+    },
+    /// Change a setting.
+    Set {
+        /// The setting, e.g. `deterministic`.
+        key: String,
+        /// Its new value, e.g. `true`.
+        value: String,
+    },
+    /// Every setting with its value and meaning.
+    Show {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 /// The policy fields shared by `template create` and `decision create`.

@@ -10,6 +10,7 @@ mod printer;
 mod run_reporter;
 mod settings;
 mod user_error;
+mod workspace_config;
 mod yaml_text;
 
 use std::ffi::OsString;
@@ -71,6 +72,7 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Verify(args) => commands::verify(&cwd, &args, printer),
         Command::Receipt(command) => commands::receipt(&cwd, command, printer),
         Command::Keys(command) => commands::keys(&cwd, command, printer),
+        Command::Config(command) => commands::config(&cwd, command, printer),
         Command::Template(command) => commands::template(&cwd, command, printer),
         Command::Decision(command) => commands::decision(&cwd, command, printer),
         Command::Approve(args) => commands::approve(&cwd, &args, printer),

@@ -114,6 +114,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     attest_hash::write_atomically(path, bytes, attest_hash::Durability::Atomic)
 }
 
+/// Deterministic mode when asked for by the flag, by `deterministic: true` in the
+/// pipeline, or by `attest config set deterministic true`; with its SOURCE_DATE_EPOCH.
+pub(crate) fn deterministic(
+    loaded: &LoadedPipeline,
+    flag: bool,
+    host_env: &BTreeMap<String, String>,
+) -> Result<Option<attest_run::Deterministic>, UserError> {
+    let configured = crate::workspace_config::WorkspaceConfig::load(&loaded.workspace.root)?.deterministic;
+    let on = flag || loaded.pipeline.deterministic || configured == Some(true);
+    Ok(on.then(|| {
+        attest_run::Deterministic::for_workspace(&loaded.workspace.root, host_env.get("PATH").map(String::as_str))
+    }))
+}
+
 /// The variable holding a PKCS#8 PEM signing key in CI. It never reaches a step.
 pub(crate) const SIGNING_KEY_VAR: &str = "ATTEST_SIGNING_KEY";
 

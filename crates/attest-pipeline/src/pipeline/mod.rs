@@ -1,6 +1,7 @@
 //! The checked pipeline and the semantic checks that produce it.
 
 mod event_handlers;
+mod sandbox_settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::schema_check;
 use crate::units::{parse_duration, parse_size};
 
 pub use event_handlers::{DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler, HandlerTarget};
+pub use sandbox_settings::SandboxSettings;
 
 /// The only schema version this attest reads.
 const SCHEMA_VERSION: &str = "0.1";
@@ -80,6 +82,9 @@ pub struct Step {
     pub working_dir: Option<RelPath>,
     /// Isolation level.
     pub isolation: Isolation,
+    /// What the step sees of the host when it runs in a sandbox.
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
 }
 
 /// A checked pipeline: everything in it has been validated.
@@ -94,6 +99,8 @@ pub struct Pipeline {
     pub cache: CacheSettings,
     /// Receipt and verification settings.
     pub attestation: AttestationSettings,
+    /// Whether steps run in deterministic mode (`deterministic: true`).
+    pub deterministic: bool,
     /// Where run events are delivered (`events.handlers`).
     pub events: Vec<EventHandler>,
     /// Steps in the order they are declared.
@@ -110,6 +117,8 @@ struct PipelineSnapshot {
     description: Option<String>,
     cache: CacheSettings,
     attestation: AttestationSettings,
+    #[serde(default)]
+    deterministic: bool,
     events: Vec<EventHandler>,
     steps: Vec<Step>,
     digest: Digest,
@@ -122,6 +131,7 @@ impl From<Pipeline> for PipelineSnapshot {
             description: p.description,
             cache: p.cache,
             attestation: p.attestation,
+            deterministic: p.deterministic,
             events: p.events,
             steps: p.steps,
             digest: p.digest,
@@ -143,6 +153,7 @@ impl TryFrom<PipelineSnapshot> for Pipeline {
             description: s.description,
             cache: s.cache,
             attestation: s.attestation,
+            deterministic: s.deterministic,
             events: s.events,
             steps: s.steps,
             digest: s.digest,
@@ -250,6 +261,13 @@ impl Pipeline {
     /// The index of the step called `name`.
     pub fn step_index(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)
+    }
+
+    /// Runs every step at `level` (`attest run --isolation`), whatever its `isolation:`.
+    pub fn set_isolation(&mut self, level: Isolation) {
+        for step in &mut self.steps {
+            step.isolation = level;
+        }
     }
 
     /// The step names closest to `name`, for "did you mean" in the CLI.
@@ -375,6 +393,7 @@ impl Semantics<'_> {
             description: raw.description,
             cache,
             attestation,
+            deterministic: raw.deterministic,
             events,
             steps,
             digest,
@@ -610,18 +629,27 @@ impl Semantics<'_> {
             );
         }
         let isolation = raw.isolation.unwrap_or(Isolation::Process);
-        if isolation != Isolation::Process {
+        if matches!(isolation, Isolation::Container | Isolation::Vm) {
             self.push(
                 at(self, &[key("isolation")]),
                 format!(
                     "isolation `{}` of step `{name}` is not supported by this version of attest",
                     isolation.as_str()
                 ),
-                Some(
-                    "use `isolation: process` (the default) until sandbox, container and vm isolation arrive"
-                        .to_owned(),
-                ),
+                Some("use `isolation: sandbox` (hermetic) or `isolation: process` (the default)".to_owned()),
             );
+        }
+        let mut sandbox = SandboxSettings::default();
+        for (i, text) in raw.sandbox.iter().flat_map(|s| s.system_paths.iter()).enumerate() {
+            match sandbox_settings::check_system_path(name, text) {
+                Ok(path) if sandbox.system_paths.contains(&path) => {}
+                Ok(path) => sandbox.system_paths.push(path),
+                Err(problem) => self.push(
+                    at(self, &[key("sandbox"), key("system_paths"), PathPart::Index(i)]),
+                    problem.message,
+                    Some(problem.hint.to_owned()),
+                ),
+            }
         }
         if raw.image.is_some() {
             self.push(
@@ -653,6 +681,7 @@ impl Semantics<'_> {
             timeout,
             working_dir,
             isolation,
+            sandbox,
         }
     }
 

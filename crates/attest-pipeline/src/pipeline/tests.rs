@@ -179,6 +179,33 @@ fn attestation_settings_secrets_and_tools_are_kept() {
 }
 
 rejects!(
+    sandbox_system_paths_are_absolute_host_paths,
+    "version: \"0.1\"\nsteps:\n  a:\n    run: x\n    isolation: sandbox\n    sandbox: { system_paths: [etc/ssl, /opt/../etc, /, /tmp/cache], mounts: [] }\n",
+    [
+        "6:31: `sandbox.system_paths` entry `etc/ssl` of step `a` is not absolute",
+        "6:40: `sandbox.system_paths` entry `/opt/../etc` of step `a` contains `.` or `..`",
+        "6:53: `sandbox.system_paths` entry `/` of step `a` would show the whole host",
+        "6:56: `sandbox.system_paths` entry `/tmp/cache` of step `a` is inside `/tmp`, which the sandbox provides itself",
+        "6:69: unknown key `mounts` in `steps.a.sandbox`",
+    ]
+);
+
+#[test]
+fn sandbox_steps_are_accepted_with_their_system_paths() {
+    let pipeline = Pipeline::parse(
+        "attest.yaml",
+        "version: \"0.1\"\nsteps:\n  a: { run: x, isolation: sandbox, sandbox: { system_paths: [/etc/ssl/, /opt/tool, /etc/ssl] } }\n  b: { run: y }\n",
+    )
+    .unwrap();
+    assert_eq!(pipeline.steps[0].isolation, Isolation::Sandbox);
+    assert_eq!(pipeline.steps[0].sandbox.system_paths, ["/etc/ssl", "/opt/tool"]);
+    assert_eq!(pipeline.steps[1].isolation, Isolation::Process);
+    let mut overridden = pipeline.clone();
+    overridden.set_isolation(Isolation::Sandbox);
+    assert!(overridden.steps.iter().all(|s| s.isolation == Isolation::Sandbox));
+}
+
+rejects!(
     unknown_isolation,
     "version: \"0.1\"\nsteps:\n  b: { run: x, isolation: docker }\n",
     ["3:27: `steps.b.isolation` must be one of process, sandbox, container, vm; found `docker`",]

@@ -18,12 +18,14 @@ impl attest_run::Reporter for Silent {
 /// `attest explain STEP`.
 pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
     let loaded = load_pipeline(cwd, &args.file, printer)?;
+    let host_env = host_env();
     let options = RunOptions {
         jobs: default_jobs(),
         targets: vec![args.step.clone()],
         fail_fast: false,
         no_cache: false,
-        host_env: host_env(),
+        deterministic: crate::settings::deterministic(&loaded, false, &host_env)?,
+        host_env,
     };
     let entries =
         attest_run::plan(&loaded.workspace, &loaded.pipeline, &options, &Silent).map_err(super::run::run_error)?;

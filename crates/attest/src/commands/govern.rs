@@ -565,6 +565,7 @@ fn execute(
                 jobs: None,
                 fail_fast: false,
                 no_cache: false,
+                deterministic: false,
                 sign: true,
                 key,
                 trace: None,
@@ -651,6 +652,7 @@ fn dry_run_outcome(
         targets: decision.steps.clone(),
         fail_fast: false,
         no_cache: false,
+        deterministic: crate::settings::deterministic(loaded, false, &crate::settings::host_env()).ok().flatten(),
         host_env: crate::settings::host_env(),
     };
     let reporter = crate::run_reporter::HumanReporter::new(printer, false, false, false);

@@ -7,6 +7,7 @@ mod audit;
 mod audit_attestation;
 mod audit_package;
 mod cache;
+mod config;
 mod explain;
 mod govern;
 mod hash;
@@ -22,6 +23,7 @@ mod verify;
 
 pub(crate) use audit::audit;
 pub(crate) use cache::cache;
+pub(crate) use config::config;
 pub(crate) use explain::explain;
 pub(crate) use govern::{approve, decision, template};
 pub(crate) use hash::hash;

@@ -14,7 +14,7 @@ use crate::commands::signing::{SigningKey, signing_key};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 use crate::run_reporter::{HumanReporter, JsonReporter, summary_line};
-use crate::settings::{default_jobs, host_env, load_pipeline};
+use crate::settings::{default_jobs, deterministic, host_env, load_pipeline};
 use crate::user_error::UserError;
 
 /// Turns a [`RunError`] into what the user sees.
@@ -50,12 +50,14 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
 /// Runs the pipeline as `args` say and reports what it left behind.
 pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
     let loaded = load_pipeline(cwd, &args.file, printer)?;
+    let host_env = host_env();
     let options = RunOptions {
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
         targets: args.steps.clone(),
         fail_fast: args.fail_fast,
         no_cache: args.no_cache,
-        host_env: host_env(),
+        deterministic: deterministic(&loaded, args.deterministic, &host_env)?,
+        host_env,
     };
     if args.dry_run {
         let status = dry_run(&loaded, &options, args, printer)?;
@@ -117,6 +119,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         started,
         finished: SystemTime::now(),
         environment,
+        deterministic: options.deterministic,
     };
     if let Some(path) = &args.trace {
         write_trace(&cwd.join(path), &summary, &context, printer);

@@ -4,6 +4,7 @@
 mod attestation;
 mod cache;
 mod context;
+mod deterministic;
 mod events;
 mod governance;
 mod hash_contract;
