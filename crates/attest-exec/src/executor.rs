@@ -1,8 +1,11 @@
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::sandbox::Sandbox;
 use crate::{ExecError, ExecRequest, ExecResult, Exit, ProcessGroups};
 
 /// Runs a step's command. Implementations decide how isolated the command is; all of
@@ -18,7 +21,8 @@ pub trait Executor: Send + Sync {
     ) -> Result<ExecResult, ExecError>;
 }
 
-/// Runs commands as child processes of attest, each in a new process group.
+/// Runs commands as child processes of attest, each in a new process group; a request
+/// with a [`SandboxSpec`](crate::SandboxSpec) runs inside bubblewrap (`sandbox` module).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessExecutor;
 
@@ -30,63 +34,92 @@ impl Executor for ProcessExecutor {
         groups: &ProcessGroups,
         on_output: &mut dyn FnMut(&[u8]),
     ) -> Result<ExecResult, ExecError> {
-        let (program, args) = request.argv.split_first().ok_or(ExecError::EmptyCommand)?;
-        let spawn_error = |source| ExecError::Spawn { program: program.clone(), cwd: request.cwd.clone(), source };
-        let (mut reader, writer) = std::io::pipe().map_err(spawn_error)?;
-        let writer_err = writer.try_clone().map_err(spawn_error)?;
-        let started = Instant::now();
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .current_dir(&request.cwd)
-            .env_clear()
-            .envs(&request.env)
-            .stdin(Stdio::null())
-            .stdout(writer)
-            .stderr(writer_err)
-            .process_group(0);
-        let mut child = command.spawn().map_err(spawn_error)?;
-        // The parent's copies of the write end are gone with `command`, so EOF on the
-        // reader means every process holding the pipe has exited.
-        drop(command);
-        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-        groups.register(token, pid);
-        let wait_error = |source| ExecError::Wait { program: program.clone(), source };
-        let mut output = Vec::new();
-        let mut truncated = false;
-        let mut chunk = vec![0u8; 64 * 1024];
-        let read_result = loop {
-            match reader.read(&mut chunk) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    on_output(&chunk[..n]);
-                    output.extend_from_slice(&chunk[..n]);
-                    if output.len() > request.output_limit.saturating_mul(2) {
-                        let cut = output.len() - request.output_limit;
-                        output.drain(..cut);
-                        truncated = true;
-                    }
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => break Err(err),
-            }
-        };
-        let status = child.wait();
-        groups.unregister(token);
-        read_result.map_err(wait_error)?;
-        let status = status.map_err(wait_error)?;
-        if output.len() > request.output_limit {
-            let cut = output.len() - request.output_limit;
-            output.drain(..cut);
-            truncated = true;
+        if request.argv.is_empty() {
+            return Err(ExecError::EmptyCommand);
         }
-        let exit = match (status.code(), status.signal()) {
-            (Some(code), _) => Exit::Code(code),
-            (None, Some(signal)) => Exit::Signal(signal),
-            (None, None) => Exit::Code(-1),
+        let Some(spec) = &request.sandbox else {
+            let argv: Vec<OsString> = request.argv.iter().map(OsString::from).collect();
+            return run_captured(&argv, &request.cwd, request, token, groups, on_output);
         };
-        Ok(ExecResult { exit, output, truncated, duration: started.elapsed() })
+        let sandbox = Sandbox::prepare(request, spec)?;
+        // bubblewrap runs from the workspace root: the working directory is inside.
+        let result = run_captured(sandbox.argv(), &spec.workspace, request, token, groups, on_output);
+        // Outputs go back to the workspace whether or not the command could run.
+        let report = sandbox.finish();
+        let mut result = result?;
+        result.sandbox = Some(report?);
+        Ok(result)
     }
+}
+
+/// Spawns `argv` in `cwd` with the request's environment and output limit, in its own
+/// process group registered under `token`, and collects its output until every process
+/// holding the pipe has exited.
+fn run_captured(
+    argv: &[OsString],
+    cwd: &Path,
+    request: &ExecRequest,
+    token: usize,
+    groups: &ProcessGroups,
+    on_output: &mut dyn FnMut(&[u8]),
+) -> Result<ExecResult, ExecError> {
+    let (program, args) = argv.split_first().ok_or(ExecError::EmptyCommand)?;
+    let program = program.to_string_lossy().into_owned();
+    let spawn_error = |source| ExecError::Spawn { program: program.clone(), cwd: cwd.to_owned(), source };
+    let (mut reader, writer) = std::io::pipe().map_err(spawn_error)?;
+    let writer_err = writer.try_clone().map_err(spawn_error)?;
+    let started = Instant::now();
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(&request.env)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_err)
+        .process_group(0);
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // The parent's copies of the write end are gone with `command`, so EOF on the
+    // reader means every process holding the pipe has exited.
+    drop(command);
+    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    groups.register(token, pid);
+    let wait_error = |source| ExecError::Wait { program: program.clone(), source };
+    let mut output = Vec::new();
+    let mut truncated = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let read_result = loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                on_output(&chunk[..n]);
+                output.extend_from_slice(&chunk[..n]);
+                if output.len() > request.output_limit.saturating_mul(2) {
+                    let cut = output.len() - request.output_limit;
+                    output.drain(..cut);
+                    truncated = true;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => break Err(err),
+        }
+    };
+    let status = child.wait();
+    groups.unregister(token);
+    read_result.map_err(wait_error)?;
+    let status = status.map_err(wait_error)?;
+    if output.len() > request.output_limit {
+        let cut = output.len() - request.output_limit;
+        output.drain(..cut);
+        truncated = true;
+    }
+    let exit = match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    };
+    Ok(ExecResult { exit, output, truncated, duration: started.elapsed(), sandbox: None })
 }
 
 #[cfg(test)]
@@ -107,6 +140,7 @@ mod tests {
             cwd: std::env::temp_dir(),
             env,
             output_limit: 1024,
+            sandbox: None,
         }
     }
 

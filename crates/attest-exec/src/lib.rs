@@ -4,12 +4,18 @@
 //! implementation: `sh -c` (or the step's shell) as a child in its own process group,
 //! with exactly the environment it is given, stdin closed, stdout and stderr merged into
 //! one captured stream. [`ProcessGroups`] lets the coordinator signal a running step's
-//! whole process tree for timeouts and Ctrl-C.
+//! whole process tree for timeouts and Ctrl-C. A request with a [`SandboxSpec`] runs
+//! hermetically inside bubblewrap (`isolation: sandbox`): only its declared inputs are
+//! visible, only its declared outputs writable, and there is no network.
 
 mod exec_request;
 mod executor;
 mod process_groups;
+mod sandbox;
 
 pub use exec_request::{ExecError, ExecRequest, ExecResult, Exit};
 pub use executor::{Executor, ProcessExecutor};
 pub use process_groups::{ProcessGroups, Signal};
+pub use sandbox::{
+    SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, read_only_system_paths,
+};

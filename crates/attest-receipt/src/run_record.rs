@@ -136,6 +136,10 @@ struct StepView<'a> {
     miss_reason: Option<&'a str>,
     inputs: Seq<'a, &'a str>,
     outputs: Seq<'a, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reproducibility: Option<&'a crate::ReproducibilityClaim>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    isolation: Option<&'a crate::IsolationParameters>,
 }
 
 #[derive(Serialize)]
@@ -212,6 +216,8 @@ impl StepRecord {
             miss_reason: p.miss_reason.as_deref(),
             inputs: seq(move || self.inputs.iter().map(|(path, _)| path.as_str())),
             outputs: seq(move || self.outputs.iter().map(|o| o.path.as_str())),
+            reproducibility: p.reproducibility.as_ref(),
+            isolation: p.isolation.as_ref(),
         }
     }
 
@@ -349,6 +355,24 @@ mod tests {
                 miss_reason: Some("input changed: ä.txt".to_owned()).filter(|_| with_log),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                reproducibility: (name == "a").then(|| crate::ReproducibilityClaim {
+                    verified: true,
+                    runs: 2,
+                    method: "rebuilt".to_owned(),
+                }),
+                isolation: Some(crate::IsolationParameters {
+                    level: "sandbox".to_owned(),
+                    sandbox: (name == "b").then(|| crate::SandboxParameters {
+                        root: "/work".to_owned(),
+                        system_paths: vec!["/usr".to_owned()],
+                        writable: vec![format!("out/{name}")],
+                        tmpfs: vec!["/tmp".to_owned()],
+                        network: "loopback".to_owned(),
+                        hostname: "attest".to_owned(),
+                        uid: 1000,
+                        gid: 1000,
+                    }),
+                }),
             },
             inputs: vec![("src/ä.txt".to_owned(), Hex32([1; 32])), ("shared".to_owned(), Hex32([2; 32]))],
             outputs: vec![OutputFile { path: format!("out/{name}"), sha256: Hex32([3; 32]), blake3: Hex32([4; 32]) }],

@@ -231,6 +231,60 @@ pub struct StepParameters {
     pub inputs: Vec<String>,
     /// Output files (digests in `subject`).
     pub outputs: Vec<String>,
+    /// Whether a second build reproduced the outputs bit for bit (when one was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<ReproducibilityClaim>,
+    /// How the step was isolated from the host (absent in receipts of attest before
+    /// sandboxes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationParameters>,
+}
+
+/// How a step was isolated from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationParameters {
+    /// The level: `process` (a child process with a strict environment) or `sandbox`.
+    pub level: String,
+    /// What the sandbox showed and allowed (`sandbox` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxParameters>,
+}
+
+/// The mounts and identity of a sandboxed step. Its inputs (`inputs`) and the outputs of
+/// the steps it needs were mounted read-only below `root`; nothing else of the workspace
+/// existed inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxParameters {
+    /// Where the workspace was mounted (`/work`).
+    pub root: String,
+    /// Host paths mounted read-only at the same place (`/usr` first).
+    pub system_paths: Vec<String>,
+    /// Workspace paths the step could write: its declared outputs.
+    pub writable: Vec<String>,
+    /// Private, empty, writable file systems (`/tmp`).
+    pub tmpfs: Vec<String>,
+    /// `loopback`: a network namespace of its own with only the loopback interface.
+    pub network: String,
+    /// The hostname inside.
+    pub hostname: String,
+    /// The uid the command ran as.
+    pub uid: u32,
+    /// The gid the command ran as.
+    pub gid: u32,
+}
+
+/// What a reproducibility check of a step found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReproducibilityClaim {
+    /// Every output of the second build matched the first bit for bit.
+    pub verified: bool,
+    /// Builds compared.
+    pub runs: u32,
+    /// How the second build was made (clean copy, other directory, variations).
+    pub method: String,
 }
 
 /// The machine and workspace a run happened on.

@@ -166,9 +166,31 @@ pub fn verify(
     checks.push(inputs_check(run, workspace));
     checks.push(outputs_check(run, workspace));
     checks.push(step_chain_check(&lines, run));
+    checks.extend(reproducibility_check(run));
     let failed = checks.iter().filter(|c| c.status == CheckStatus::Fail).count();
     let skipped = checks.iter().filter(|c| c.status == CheckStatus::Skip).count();
     Ok(Report { ok: failed == 0, passed: checks.len() - failed - skipped, failed, skipped, checks })
+}
+
+/// The steps' reproducibility claims, when the receipt makes any: each step built twice
+/// either matched bit for bit or did not (a claim of the run, checked when it ran).
+fn reproducibility_check(run: Option<&Statement>) -> Option<Check> {
+    let claims: Vec<(&str, &crate::ReproducibilityClaim)> =
+        run?.steps().iter().filter_map(|s| Some((s.name.as_str(), s.reproducibility.as_ref()?))).collect();
+    if claims.is_empty() {
+        return None;
+    }
+    let expected = "every step built twice matched bit for bit";
+    let failed: Vec<&str> = claims.iter().filter(|(_, c)| !c.verified).map(|(name, _)| *name).collect();
+    let methods: Vec<String> =
+        claims.iter().map(|(name, c)| format!("{name}: {} ({} builds)", c.method, c.runs)).collect();
+    Some(if failed.is_empty() {
+        Check::new("reproducibility", CheckStatus::Pass, expected, format!("{} steps reproduced", claims.len()))
+            .detail(methods.join("; "))
+    } else {
+        Check::new("reproducibility", CheckStatus::Fail, expected, format!("not reproducible: {}", failed.join(", ")))
+            .detail(methods.join("; "))
+    })
 }
 
 fn format_check(lines: &[Line], problems: &[String]) -> Check {

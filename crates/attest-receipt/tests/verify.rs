@@ -35,6 +35,8 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             miss_reason: Some("no entry".to_owned()),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            reproducibility: None,
+            isolation: None,
         },
         inputs: inputs.iter().map(|p| ((*p).to_owned(), blake3_hex(&root.join(p)))).collect(),
         outputs: outputs

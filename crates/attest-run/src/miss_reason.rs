@@ -39,8 +39,16 @@ pub enum MissReason {
         /// That step.
         step: String,
     },
-    /// The OS, architecture or isolation changed.
+    /// The OS, architecture or key format changed.
     PlatformChanged,
+    /// The isolation level (or a sandbox's system paths) changed, e.g. with
+    /// `attest run --isolation`.
+    IsolationChanged {
+        /// The previous level, as in the key (`process`, `sandbox`, `sandbox:/etc/ssl`).
+        from: String,
+        /// The current one.
+        to: String,
+    },
     /// `cache: false` on the step, `cache.enabled: false`, or `--no-cache`.
     CacheDisabled,
     /// The cached entry was unusable (a blob missing or corrupt); it was run again.
@@ -60,6 +68,7 @@ impl fmt::Display for MissReason {
             MissReason::OutputsChanged => f.write_str("declared outputs changed"),
             MissReason::UpstreamChanged { step } => write!(f, "upstream changed: {step}"),
             MissReason::PlatformChanged => f.write_str("platform changed"),
+            MissReason::IsolationChanged { from, to } => write!(f, "isolation changed: {from} -> {to}"),
             MissReason::CacheDisabled => f.write_str("cache disabled"),
             MissReason::EntryDamaged => f.write_str("cache entry damaged"),
         }
@@ -100,7 +109,10 @@ pub fn differences(previous: &KeyRecord, current: &KeyRecord) -> Vec<MissReason>
     if old.outputs != new.outputs {
         reasons.push(MissReason::OutputsChanged);
     }
-    if old.platform != new.platform || old.isolation != new.isolation || old.key_version != new.key_version {
+    if old.isolation != new.isolation {
+        reasons.push(MissReason::IsolationChanged { from: old.isolation.clone(), to: new.isolation.clone() });
+    }
+    if old.platform != new.platform || old.key_version != new.key_version {
         reasons.push(MissReason::PlatformChanged);
     }
     reasons

@@ -64,6 +64,27 @@ pub enum Failure {
         /// The line.
         line: usize,
     },
+    /// A second build from a clean copy of the inputs gave different outputs, and the
+    /// step requires reproducibility.
+    NotReproducible {
+        /// The first difference: file, both digests, first differing offset.
+        difference: String,
+        /// How many outputs differed.
+        count: usize,
+    },
+    /// A sandboxed step failed after looking for workspace files it did not declare
+    /// (`--explain-sandbox`).
+    UndeclaredReads {
+        /// Its exit code.
+        code: i32,
+        /// The files, workspace-relative.
+        paths: Vec<String>,
+    },
+    /// A sandboxed step created files beside its declared outputs (they were discarded).
+    UndeclaredWrites {
+        /// The paths, workspace-relative.
+        paths: Vec<String>,
+    },
     /// attest could not run or cache the step (spawn failure, I/O).
     Error {
         /// What happened, with its causes.
@@ -97,6 +118,16 @@ impl std::fmt::Display for Failure {
             }
             Failure::SecretInOutput { path, rule, line } => {
                 write!(f, "output {path} line {line} holds a credential ({rule})")
+            }
+            Failure::NotReproducible { difference, count: 1 } => write!(f, "not reproducible: {difference}"),
+            Failure::NotReproducible { difference, count } => {
+                write!(f, "not reproducible: {difference} (and {} more outputs)", count - 1)
+            }
+            Failure::UndeclaredReads { code, paths } => {
+                write!(f, "exit code {code}; the step tried to open undeclared files: {}", paths.join(", "))
+            }
+            Failure::UndeclaredWrites { paths } => {
+                write!(f, "wrote outside its declared outputs (discarded): {}", paths.join(", "))
             }
             Failure::Error { message } => f.write_str(message),
         }
@@ -170,6 +201,9 @@ pub struct StepReport {
     /// BLAKE3 and SHA-256 of the log, when there is one.
     #[serde(skip)]
     pub log_digests: Option<(Digest, Digest)>,
+    /// The result of building it a second time and comparing, when that was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<crate::Reproducibility>,
 }
 
 /// Durations in JSON: seconds, rounded to milliseconds.
@@ -195,6 +229,7 @@ impl StepReport {
             env: BTreeMap::new(),
             output_sha256: BTreeMap::new(),
             log_digests: None,
+            reproducibility: None,
         }
     }
 

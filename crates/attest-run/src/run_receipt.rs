@@ -91,6 +91,12 @@ fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRe
             miss_reason,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            reproducibility: report.reproducibility.as_ref().map(|r| attest_receipt::ReproducibilityClaim {
+                verified: r.verified,
+                runs: r.runs,
+                method: r.method.clone(),
+            }),
+            isolation: Some(crate::step_sandbox::isolation_parameters(step)),
         },
         inputs,
         outputs,

@@ -20,6 +20,14 @@ pub struct RunOptions {
     pub host_env: BTreeMap<String, String>,
     /// Deterministic mode: its fixed environment and timestamps (none: off).
     pub deterministic: Option<crate::Deterministic>,
+    /// Build every executed step twice and compare (`--check-reproducibility`); a
+    /// difference is a warning unless the step requires reproducibility.
+    pub check_reproducibility: bool,
+    /// Vary time, time zone, locale and umask in the second build (`--vary`).
+    pub vary: bool,
+    /// Trace sandboxed steps' file accesses and name the undeclared files they looked for
+    /// (`--explain-sandbox`).
+    pub explain_sandbox: bool,
 }
 
 /// The outcome of a run.

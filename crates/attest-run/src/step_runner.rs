@@ -49,6 +49,9 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) new_keys: Mutex<BTreeMap<String, Digest>>,
     pub(crate) host_env: &'a BTreeMap<String, String>,
     pub(crate) deterministic: Option<Deterministic>,
+    pub(crate) check_reproducibility: bool,
+    pub(crate) vary: bool,
+    pub(crate) explain_sandbox: bool,
     pub(crate) use_cache: bool,
     pub(crate) reporter: &'a dyn Reporter,
     pub(crate) executor: &'a dyn Executor,
@@ -70,6 +73,9 @@ pub(crate) struct StepRunnerParts<'a> {
     pub(crate) last_keys: &'a HashMap<String, Digest>,
     pub(crate) host_env: &'a BTreeMap<String, String>,
     pub(crate) deterministic: Option<Deterministic>,
+    pub(crate) check_reproducibility: bool,
+    pub(crate) vary: bool,
+    pub(crate) explain_sandbox: bool,
     pub(crate) use_cache: bool,
     pub(crate) reporter: &'a dyn Reporter,
     pub(crate) executor: &'a dyn Executor,
@@ -128,6 +134,9 @@ impl<'a> StepRunner<'a> {
             new_keys: Mutex::new(BTreeMap::new()),
             host_env: parts.host_env,
             deterministic: parts.deterministic,
+            check_reproducibility: parts.check_reproducibility,
+            vary: parts.vary,
+            explain_sandbox: parts.explain_sandbox,
             use_cache: parts.use_cache,
             reporter: parts.reporter,
             executor: parts.executor,
@@ -179,7 +188,7 @@ impl<'a> StepRunner<'a> {
             inputs: inputs.digest(),
             outputs: step.outputs.iter().map(ToString::to_string).collect(),
             upstream: upstream_digests,
-            isolation: step.isolation.as_str().to_owned(),
+            isolation: crate::step_sandbox::isolation_key(step),
             platform: platform(),
         };
         Ok(KeyRecord { key: parts.digest(), parts, inputs, upstream })
@@ -405,7 +414,8 @@ impl<'a> StepRunner<'a> {
             env.insert("HOME".to_owned(), home.path().display().to_string());
             argv = Deterministic::wrap_argv(argv);
         }
-        let request = ExecRequest { argv, cwd, env, output_limit: OUTPUT_LIMIT };
+        let sandbox = self.sandbox_spec(index, step, record);
+        let request = ExecRequest { argv, cwd, env, output_limit: OUTPUT_LIMIT, sandbox };
         let mut on_output = |chunk: &[u8]| {
             let chunk = redactor.redact(chunk);
             self.reporter.report(RunEvent::StepOutput { step: &step.name, chunk: &chunk });
@@ -438,6 +448,7 @@ impl<'a> StepRunner<'a> {
             Exit::Code(code) => Some(Failure::ExitCode { code }),
             Exit::Signal(signal) => Some(Failure::Signal { signal }),
         };
+        let failure = self.sandbox_failure(step, &result, failure);
         if let Some(failure) = failure {
             report.status = StepStatus::Failed { failure };
             return report;
@@ -454,6 +465,28 @@ impl<'a> StepRunner<'a> {
             }
         };
         report.output_sha256 = self.output_sha256(&outputs, &BTreeMap::new());
+        if self.check_reproducibility || step.reproducible {
+            let check = self.reproduce(step, record, &request, &outputs, index);
+            let differences = check.differences.clone();
+            report.reproducibility = Some(check);
+            if let Some(first) = differences.first() {
+                if step.reproducible {
+                    report.status = StepStatus::Failed {
+                        failure: Failure::NotReproducible { difference: first.to_string(), count: differences.len() },
+                    };
+                    return report;
+                }
+                self.warn(&format!(
+                    "step `{}` is not reproducible: {first}{}",
+                    step.name,
+                    if differences.len() > 1 {
+                        format!(" (and {} more outputs)", differences.len() - 1)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
         if cacheable
             && let Some(store) = self.store
             && let Err(message) = self.store_result(store, step, record, &outputs, &report)
@@ -464,6 +497,71 @@ impl<'a> StepRunner<'a> {
         report.outputs = Some(Arc::new(outputs));
         report.duration = started.elapsed();
         report
+    }
+
+    /// Builds `step` a second time from a clean copy of its inputs in another directory
+    /// (with `--vary`, also another time, time zone, locale and umask) and compares every
+    /// output with the first build's.
+    fn reproduce(
+        &self,
+        step: &Step,
+        record: &KeyRecord,
+        first: &ExecRequest,
+        outputs: &Manifest,
+        index: usize,
+    ) -> crate::Reproducibility {
+        let failed = |why: String| crate::Reproducibility {
+            verified: false,
+            runs: 1,
+            method: "second build could not run".to_owned(),
+            differences: vec![crate::OutputDifference {
+                path: String::new(),
+                first: String::new(),
+                second: String::new(),
+                offset: None,
+                explanation: Some(why),
+            }],
+        };
+        let copy = match tempfile::Builder::new().prefix("attest-rebuild-").tempdir() {
+            Ok(dir) => dir,
+            Err(err) => return failed(format!("failed to create a directory for the second build: {err}")),
+        };
+        if let Err(err) = crate::reproducibility::copy_inputs(self.root, &record.inputs, copy.path()) {
+            return failed(format!("failed to copy the inputs for the second build: {err}"));
+        }
+        let mut second = first.clone();
+        if let Some(sandbox) = &mut second.sandbox {
+            // A sandboxed second build sees (and writes) the copy, not the workspace.
+            sandbox.workspace = copy.path().to_owned();
+            sandbox.scratch = copy.path().join(".attest/sandbox/rebuild");
+        }
+        second.cwd = step.working_dir.as_ref().map_or_else(|| copy.path().to_owned(), |d| d.under(copy.path()));
+        if let Some(dir) = second.cwd.parent().filter(|_| step.working_dir.is_some()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::create_dir_all(&second.cwd);
+        let home = tempfile::Builder::new().prefix("attest-home-").tempdir().ok();
+        if let (Some(home), true) = (&home, second.env.contains_key("HOME")) {
+            second.env.insert("HOME".to_owned(), home.path().display().to_string());
+        }
+        let mut method = vec!["rebuilt from a clean copy of the inputs in another directory".to_owned()];
+        if self.vary {
+            let faketime = crate::reproducibility::find_program(&second.env, "faketime");
+            let (applied, prefix) = crate::reproducibility::variations(&mut second.env, faketime.as_deref());
+            method = vec![format!("rebuilt with varied {}", applied.join(", "))];
+            let mut argv = prefix;
+            argv.extend(second.argv);
+            second.argv = argv;
+        }
+        let result = self.executor.execute(&second, index, &self.groups, &mut |_: &[u8]| {});
+        match result {
+            Ok(r) if r.exit.success() => {}
+            Ok(r) => return failed(format!("the second build exited with {:?}", r.exit)),
+            Err(err) => return failed(error_chain(&err)),
+        }
+        let diffoscope = crate::reproducibility::find_program(&first.env, "diffoscope");
+        let differences = crate::reproducibility::compare(outputs, self.root, copy.path(), diffoscope.as_deref());
+        crate::Reproducibility { verified: differences.is_empty(), runs: 2, method: method.join("; "), differences }
     }
 
     /// Deterministic mode: every declared output's mtime becomes `SOURCE_DATE_EPOCH`.

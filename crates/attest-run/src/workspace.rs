@@ -43,6 +43,12 @@ impl Workspace {
         self.attest_dir().join("attest.db")
     }
 
+    /// `.attest/sandbox/`: scratch directories of sandboxed steps (one per running step,
+    /// removed when it finishes; outputs pass through them by renaming).
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.attest_dir().join("sandbox")
+    }
+
     /// `.attest/lock`, held by runs and cache maintenance.
     pub fn lock_path(&self) -> PathBuf {
         self.attest_dir().join("lock")

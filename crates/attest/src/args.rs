@@ -135,6 +135,20 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) deterministic: bool,
 
+    /// Build every executed step a second time from a clean copy of its inputs in another
+    /// directory and compare the outputs bit for bit; a difference is named (file, both
+    /// digests, first differing offset, diffoscope's summary when installed) and is a
+    /// warning, or a failure for steps with `attestation.reproducible` (or the pipeline's
+    /// `require_reproducible`, which check without this flag). Cache hits are not rebuilt:
+    /// add --no-cache to check everything.
+    #[arg(long)]
+    pub(crate) check_reproducibility: bool,
+
+    /// With the second build, vary what reprotest varies: time (faketime, when installed),
+    /// time zone, locale and umask (implies --check-reproducibility).
+    #[arg(long)]
+    pub(crate) vary: bool,
+
     /// Sign the receipt: with `--key`, `ATTEST_SIGNING_KEY`, or the workspace's default key
     /// (generated in .attest/keys/ on first use).
     #[arg(long)]
@@ -175,6 +189,35 @@ pub(crate) struct RunArgs {
     /// `json` prints JSON Lines events (step started/finished, run finished) on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) format: Format,
+
+    /// Run every step at this isolation level, whatever its `isolation:` says. `sandbox`
+    /// needs bubblewrap (`bwrap`).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub(crate) isolation: Option<IsolationLevel>,
+
+    /// When a sandboxed step runs, trace its file accesses (strace) and name the workspace
+    /// files it tried to open that it did not declare.
+    #[arg(long)]
+    pub(crate) explain_sandbox: bool,
+}
+
+/// The isolation levels `attest run --isolation` can force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IsolationLevel {
+    /// A child process with a strict environment.
+    Process,
+    /// Hermetic: Linux namespaces through bubblewrap; only declared inputs visible, only
+    /// declared outputs writable, no network.
+    Sandbox,
+}
+
+impl IsolationLevel {
+    pub(crate) fn level(self) -> attest_pipeline::Isolation {
+        match self {
+            IsolationLevel::Process => attest_pipeline::Isolation::Process,
+            IsolationLevel::Sandbox => attest_pipeline::Isolation::Sandbox,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

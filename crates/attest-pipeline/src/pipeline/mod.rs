@@ -85,6 +85,10 @@ pub struct Step {
     /// What the step sees of the host when it runs in a sandbox.
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    /// Its outputs must be bit-for-bit reproducible (`attestation.reproducible`, or the
+    /// pipeline's `attestation.require_reproducible`): it is built twice and compared.
+    #[serde(default)]
+    pub reproducible: bool,
 }
 
 /// A checked pipeline: everything in it has been validated.
@@ -335,7 +339,6 @@ impl Semantics<'_> {
                 Some(format!("this attest reads `version: \"{SCHEMA_VERSION}\"`")),
             );
         }
-        self.unsupported_features(&raw);
         for name in raw.env.keys() {
             self.env_name(name, &[key("env")], "env");
         }
@@ -428,22 +431,6 @@ impl Semantics<'_> {
                     format!("secret `{secret}` is also set in `env`"),
                     Some("secret values come from the host environment; remove it from `env`".to_owned()),
                 );
-            }
-        }
-    }
-
-    fn unsupported_features(&mut self, raw: &RawPipeline) {
-        if let Some(attestation) = &raw.attestation {
-            for (flag, on, arrives) in
-                [("require_reproducible", attestation.require_reproducible, "reproducibility checks")]
-            {
-                if on {
-                    self.push(
-                        self.at(&[key("attestation"), key(flag)]),
-                        format!("`attestation.{flag}` is not supported by this version of attest"),
-                        Some(format!("it arrives with {arrives}; remove it or set it to false")),
-                    );
-                }
             }
         }
     }
@@ -658,13 +645,8 @@ impl Semantics<'_> {
                 Some("container isolation is not supported by this version of attest; remove `image`".to_owned()),
             );
         }
-        if raw.attestation.as_ref().is_some_and(|a| a.reproducible) {
-            self.push(
-                at(self, &[key("attestation"), key("reproducible")]),
-                format!("`attestation.reproducible` of step `{name}` is not supported by this version of attest"),
-                Some("it arrives with reproducibility checks; remove it or set it to false".to_owned()),
-            );
-        }
+        let reproducible = raw.attestation.as_ref().is_some_and(|a| a.reproducible)
+            || pipeline.attestation.as_ref().is_some_and(|a| a.require_reproducible);
         Step {
             name: name.to_owned(),
             description: raw.description.clone(),
@@ -682,6 +664,7 @@ impl Semantics<'_> {
             working_dir,
             isolation,
             sandbox,
+            reproducible,
         }
     }
 

@@ -45,9 +45,7 @@ pub(crate) fn check_system_path(step: &str, text: &str) -> Result<String, System
         ));
     }
     let normalised = format!("/{}", parts.join("/"));
-    if let Some(reserved) =
-        RESERVED.iter().find(|r| normalised == **r || normalised.starts_with(&format!("{r}/")))
-    {
+    if let Some(reserved) = RESERVED.iter().find(|r| normalised == **r || normalised.starts_with(&format!("{r}/"))) {
         return Err(problem(
             format!("is inside `{reserved}`, which the sandbox provides itself"),
             "`/work` is the workspace, `/tmp` a private tmpfs, `/proc` and `/dev` the sandbox's own",

@@ -121,7 +121,6 @@ rejects!(
     later_features_are_refused_not_ignored,
     "version: \"0.1\"\nattestation: { require_reproducible: true }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
     [
-        "2:38: `attestation.require_reproducible` is not supported by this version of attest",
         "4:27: isolation `container` of step `a` is not supported by this version of attest",
         "4:45: step `a` sets `image`, which needs `isolation: container`",
     ]

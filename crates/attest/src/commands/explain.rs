@@ -25,6 +25,9 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
         fail_fast: false,
         no_cache: false,
         deterministic: crate::settings::deterministic(&loaded, false, &host_env)?,
+        check_reproducibility: false,
+        vary: false,
+        explain_sandbox: false,
         host_env,
     };
     let entries =

@@ -566,6 +566,8 @@ fn execute(
                 fail_fast: false,
                 no_cache: false,
                 deterministic: false,
+                check_reproducibility: false,
+                vary: false,
                 sign: true,
                 key,
                 trace: None,
@@ -575,6 +577,8 @@ fn execute(
                 stream: false,
                 quiet: format == Format::Json,
                 format: Format::Human,
+                isolation: None,
+                explain_sandbox: false,
             };
             match run_pipeline(&loaded.workspace.root, &args, printer) {
                 Ok(run) => {
@@ -653,6 +657,9 @@ fn dry_run_outcome(
         fail_fast: false,
         no_cache: false,
         deterministic: crate::settings::deterministic(loaded, false, &crate::settings::host_env()).ok().flatten(),
+        check_reproducibility: false,
+        vary: false,
+        explain_sandbox: false,
         host_env: crate::settings::host_env(),
     };
     let reporter = crate::run_reporter::HumanReporter::new(printer, false, false, false);

@@ -49,7 +49,10 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
 
 /// Runs the pipeline as `args` say and reports what it left behind.
 pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
-    let loaded = load_pipeline(cwd, &args.file, printer)?;
+    let mut loaded = load_pipeline(cwd, &args.file, printer)?;
+    if let Some(level) = args.isolation {
+        loaded.pipeline.set_isolation(level.level());
+    }
     let host_env = host_env();
     let options = RunOptions {
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
@@ -57,6 +60,9 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         fail_fast: args.fail_fast,
         no_cache: args.no_cache,
         deterministic: deterministic(&loaded, args.deterministic, &host_env)?,
+        check_reproducibility: args.check_reproducibility || args.vary,
+        vary: args.vary,
+        explain_sandbox: args.explain_sandbox,
         host_env,
     };
     if args.dry_run {

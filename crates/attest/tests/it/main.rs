@@ -15,5 +15,7 @@ mod metrics;
 mod pipeline;
 mod receipts;
 mod report;
+mod reproducibility;
 mod run;
+mod sandbox;
 mod signals;

@@ -61,7 +61,7 @@ fn failed_checks(report: &Value) -> Vec<String> {
     names
 }
 
-fn decoded_statements(path: &str) -> Vec<Value> {
+pub(crate) fn decoded_statements(path: &str) -> Vec<Value> {
     use base64::Engine;
     std::fs::read_to_string(path)
         .unwrap()

@@ -1,0 +1,198 @@
+//! `isolation: sandbox`: a step's command in Linux namespaces, through bubblewrap.
+//!
+//! What the command sees (everything else does not exist):
+//!
+//! - `/usr` read-only, with the host's top-level links into it (`/bin` -> `usr/bin`, ...;
+//!   real directories on hosts without merged `/usr` are bound read-only),
+//!   `/etc/alternatives` and `/etc/ld.so.cache` read-only, and an `/etc` of attest's own
+//!   (`passwd` and `group` with the fixed user, `hosts` with `localhost`, `nsswitch.conf`);
+//! - the step's `sandbox.system_paths`, read-only at the same place;
+//! - the workspace at [`SANDBOX_ROOT`]: the declared inputs and the outputs of the steps it
+//!   needs, read-only at their workspace-relative paths; the parents of its declared
+//!   outputs writable (see `output_stage`); the working directory below it;
+//! - a private `/tmp` (tmpfs), its own `/proc` and a minimal `/dev`;
+//! - new user, PID, IPC, UTS, cgroup and network namespaces: uid [`SANDBOX_UID`], gid
+//!   [`SANDBOX_GID`], hostname [`SANDBOX_HOSTNAME`], loopback only;
+//! - the root is read-only: writing anywhere but the outputs' directories and `/tmp` fails
+//!   with `EROFS`; undeclared files left in the outputs' directories fail the step.
+//!
+//! Why bubblewrap and these flags: it needs no daemon and no setuid on Debian (user
+//! namespaces are on by default), and as root it works the same. A user namespace is
+//! always requested (not `--unshare-user-try`): the fixed uid needs it, and a host that
+//! forbids it gets a clear error from a probe rather than steps that silently run as
+//! root. `--die-with-parent` and the PID namespace make killing bubblewrap (attest signals
+//! the process group it started) kill everything inside; `--new-session` takes away the
+//! controlling terminal (no `TIOCSTI` into the user's shell). No `unsafe`: everything is a
+//! bubblewrap flag, nothing runs between fork and exec. Landlock is not used (yet): the
+//! mount namespace already hides what is undeclared.
+
+mod bwrap_argv;
+mod file_trace;
+mod host_tools;
+mod input_mounts;
+mod output_stage;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::{ExecError, ExecRequest};
+use bwrap_argv::{ETC_FILES, HostLayout, MountPlan, bwrap_argv};
+use input_mounts::{input_mounts, is_within};
+use output_stage::{OutputStage, writable_dirs};
+
+/// Where the workspace is inside every sandbox.
+pub const SANDBOX_ROOT: &str = "/work";
+/// The sandbox's hostname.
+pub const SANDBOX_HOSTNAME: &str = "attest";
+/// The uid commands run as inside.
+pub const SANDBOX_UID: u32 = 1000;
+/// The gid commands run as inside.
+pub const SANDBOX_GID: u32 = 1000;
+
+/// How a command is sandboxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// The workspace on the host.
+    pub workspace: PathBuf,
+    /// A directory for this execution, on the workspace's filesystem (outputs are moved
+    /// through it by renaming); emptied before and removed after.
+    pub scratch: PathBuf,
+    /// Workspace-relative files, symlinks or directories the command may read: its
+    /// declared inputs and the outputs of the steps it needs.
+    pub visible: Vec<String>,
+    /// Workspace-relative paths it may write: its declared outputs.
+    pub outputs: Vec<String>,
+    /// Absolute host paths shown read-only at the same place (`sandbox.system_paths`).
+    pub system_paths: Vec<String>,
+    /// The working directory, workspace-relative (`""` for the root).
+    pub working_dir: String,
+    /// Where `bwrap` (and `strace`) are looked up: the host's `PATH`.
+    pub search_path: Option<String>,
+    /// Trace file accesses and report the undeclared files the command looked for.
+    pub explain: bool,
+}
+
+/// What a sandboxed command did beyond its exit status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxReport {
+    /// Workspace files that exist but were not declared, which the command tried to open
+    /// (only with [`SandboxSpec::explain`]), sorted.
+    pub undeclared_reads: Vec<String>,
+    /// Paths it created beside its declared outputs (discarded), sorted.
+    pub undeclared_writes: Vec<String>,
+}
+
+/// A sandbox ready to run: its command line, and what to undo afterwards.
+#[derive(Debug)]
+pub(crate) struct Sandbox {
+    argv: Vec<OsString>,
+    spec: SandboxSpec,
+    stage: OutputStage,
+    /// Mount points of inputs and the working directory, workspace-relative.
+    expected: HashSet<String>,
+}
+
+impl Sandbox {
+    /// Finds the programs, checks the host, prepares the scratch directory and moves the
+    /// existing outputs into it. `request.argv` is the command to run inside.
+    pub(crate) fn prepare(request: &ExecRequest, spec: &SandboxSpec) -> Result<Self, ExecError> {
+        let search_path = spec.search_path.as_deref();
+        let bwrap = host_tools::find_program(search_path, "bwrap").ok_or(ExecError::ProgramNotFound {
+            needed_for: "isolation `sandbox`",
+            package: "bubblewrap",
+            program: "bwrap",
+        })?;
+        let strace = match spec.explain {
+            true => Some(host_tools::find_program(search_path, "strace").ok_or(ExecError::ProgramNotFound {
+                needed_for: "`--explain-sandbox`",
+                package: "strace",
+                program: "strace",
+            })?),
+            false => None,
+        };
+        host_tools::check_namespaces(&bwrap)?;
+        if let Some(missing) = spec.system_paths.iter().find(|p| std::fs::symlink_metadata(p).is_err()) {
+            return Err(ExecError::SystemPathMissing { path: missing.clone() });
+        }
+        let scratch = &spec.scratch;
+        let scratch_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ExecError::Scratch { path, source }
+        };
+        if std::fs::symlink_metadata(scratch).is_ok() {
+            std::fs::remove_dir_all(scratch).map_err(scratch_error(scratch))?;
+        }
+        let etc = scratch.join("etc");
+        std::fs::create_dir_all(&etc).map_err(scratch_error(&etc))?;
+        for (name, content) in ETC_FILES {
+            std::fs::write(etc.join(name), content).map_err(scratch_error(&etc.join(name)))?;
+        }
+        let trace_dir = scratch.join("trace");
+        if spec.explain {
+            std::fs::create_dir_all(&trace_dir).map_err(scratch_error(&trace_dir))?;
+        }
+        let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
+        let writable = writable_dirs(&spec.outputs);
+        let layout = HostLayout::probe();
+        let home = request.env.get("HOME").map(String::as_str).filter(|h| h.starts_with("/tmp/"));
+        let plan = MountPlan {
+            workspace: &spec.workspace,
+            scratch,
+            layout: &layout,
+            system_paths: &spec.system_paths,
+            writable_dirs: &writable,
+            inputs: &inputs,
+            working_dir: &spec.working_dir,
+            home,
+        };
+        let mut argv = bwrap_argv(&bwrap, &plan, &request.argv);
+        if let Some(strace) = strace {
+            argv = file_trace::strace_argv(&strace, &trace_dir, argv);
+        }
+        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
+        if !spec.working_dir.is_empty() {
+            expected.insert(spec.working_dir.clone());
+        }
+        let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
+        stage.stage_in()?;
+        Ok(Self { argv, spec: spec.clone(), stage, expected })
+    }
+
+    /// The command line to spawn.
+    pub(crate) fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+
+    /// After the command: reports undeclared writes (and, explaining, reads), moves the
+    /// outputs back into the workspace and removes the scratch directory.
+    pub(crate) fn finish(self) -> Result<SandboxReport, ExecError> {
+        let undeclared_writes = self.stage.undeclared_writes(&self.expected);
+        let moved = self.stage.stage_out();
+        let undeclared_reads = if self.spec.explain {
+            let spec = &self.spec;
+            let declared =
+                |path: &str| spec.visible.iter().chain(&spec.outputs).any(|d| is_within(path, d) || is_within(d, path));
+            file_trace::undeclared_reads(&spec.scratch.join("trace"), &spec.workspace, &spec.working_dir, &declared)
+        } else {
+            Vec::new()
+        };
+        moved?;
+        std::fs::remove_dir_all(&self.spec.scratch)
+            .map_err(|source| ExecError::Scratch { path: self.spec.scratch.clone(), source })?;
+        Ok(SandboxReport { undeclared_reads, undeclared_writes })
+    }
+}
+
+/// The host paths a sandbox on this host shows read-only at the same place: `/usr`, the
+/// top-level directories of hosts without merged `/usr`, `/etc/alternatives` and
+/// `/etc/ld.so.cache` when present, then `step_paths` (`sandbox.system_paths`). For
+/// records such as the receipt.
+pub fn read_only_system_paths(step_paths: &[String]) -> Vec<String> {
+    let mut paths = HostLayout::probe().read_only;
+    paths.extend(step_paths.iter().cloned());
+    paths
+}
+
+#[cfg(test)]
+mod tests;

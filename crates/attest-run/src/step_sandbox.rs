@@ -1,0 +1,136 @@
+//! `isolation: sandbox` in a run: the sandbox a step's command gets, how undeclared reads
+//! and writes fail the step, and what the receipt records about the isolation.
+
+use attest_exec::{ExecResult, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxSpec};
+use attest_hash::EntryKind;
+use attest_pipeline::{Isolation, Step};
+use attest_receipt::{IsolationParameters, SandboxParameters};
+
+use crate::step_runner::StepRunner;
+use crate::{Failure, KeyRecord, RunEvent, Workspace};
+
+impl StepRunner<'_> {
+    /// The sandbox of `step`'s execution, when it runs in one: its resolved inputs and the
+    /// declared outputs of the steps it needs are visible, its declared outputs writable.
+    pub(crate) fn sandbox_spec(&self, index: usize, step: &Step, record: &KeyRecord) -> Option<SandboxSpec> {
+        if step.isolation != Isolation::Sandbox {
+            return None;
+        }
+        let mut visible: Vec<String> = record
+            .inputs
+            .entries()
+            .iter()
+            .filter(|e| e.kind != EntryKind::Missing)
+            .map(|e| e.path.to_string())
+            .collect();
+        for &need in &step.needs {
+            visible.extend(self.pipeline.steps[need].outputs.iter().map(ToString::to_string));
+        }
+        Some(SandboxSpec {
+            workspace: self.root.to_owned(),
+            scratch: Workspace::new(self.root).sandbox_dir().join(index.to_string()),
+            visible,
+            outputs: step.outputs.iter().map(ToString::to_string).collect(),
+            system_paths: step.sandbox.system_paths.clone(),
+            working_dir: step.working_dir.as_ref().map_or_else(String::new, ToString::to_string),
+            search_path: self.host_env.get("PATH").cloned(),
+            explain: self.explain_sandbox,
+        })
+    }
+
+    /// `failure` (from the exit status) as the sandbox refines it: a failed step that
+    /// looked for undeclared files names them (`--explain-sandbox`); a successful one that
+    /// wrote beside its outputs fails. Without `--explain-sandbox`, a failure says how to
+    /// find out whether an undeclared file was the cause.
+    pub(crate) fn sandbox_failure(
+        &self,
+        step: &Step,
+        result: &ExecResult,
+        failure: Option<Failure>,
+    ) -> Option<Failure> {
+        let Some(report) = &result.sandbox else { return failure };
+        let warn = |message: String| self.reporter.report(RunEvent::Warning(&message));
+        match failure {
+            Some(Failure::ExitCode { code }) if !report.undeclared_reads.is_empty() => {
+                Some(Failure::UndeclaredReads { code, paths: report.undeclared_reads.clone() })
+            }
+            Some(failure @ Failure::ExitCode { .. }) => {
+                if !self.explain_sandbox {
+                    warn(format!(
+                        "step `{}` failed in its sandbox, where undeclared files do not exist; \
+                         `attest run --explain-sandbox` names the ones it tried to open",
+                        step.name
+                    ));
+                }
+                Some(failure)
+            }
+            Some(failure) => Some(failure),
+            None if !report.undeclared_writes.is_empty() => {
+                Some(Failure::UndeclaredWrites { paths: report.undeclared_writes.clone() })
+            }
+            None => {
+                if !report.undeclared_reads.is_empty() {
+                    warn(format!(
+                        "step `{}` looked for undeclared files, which its sandbox hides: {}",
+                        step.name,
+                        report.undeclared_reads.join(", ")
+                    ));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// What the receipt records about how `step` was isolated (for every step, cached or not:
+/// the level is part of the key, so a cached result was made the same way).
+pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
+    let sandbox = (step.isolation == Isolation::Sandbox).then(|| SandboxParameters {
+        root: SANDBOX_ROOT.to_owned(),
+        system_paths: attest_exec::read_only_system_paths(&step.sandbox.system_paths),
+        writable: step.outputs.iter().map(ToString::to_string).collect(),
+        tmpfs: vec!["/tmp".to_owned()],
+        network: "loopback".to_owned(),
+        hostname: SANDBOX_HOSTNAME.to_owned(),
+        uid: SANDBOX_UID,
+        gid: SANDBOX_GID,
+    });
+    IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox }
+}
+
+/// How a sandboxed step's system paths enter its cache key: appended to the level
+/// (`sandbox:/etc/ssl,/opt/tool`), so that keys of sandboxed steps without system paths,
+/// and of every other step, are unchanged.
+pub(crate) fn isolation_key(step: &Step) -> String {
+    match (step.isolation, step.sandbox.system_paths.is_empty()) {
+        (Isolation::Sandbox, false) => format!("sandbox:{}", step.sandbox.system_paths.join(",")),
+        (level, _) => level.as_str().to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use attest_pipeline::Pipeline;
+
+    use super::*;
+
+    #[test]
+    fn system_paths_enter_the_key_only_for_sandboxed_steps() {
+        let pipeline = Pipeline::parse(
+            "attest.yaml",
+            "version: \"0.1\"\nsteps:\n  a: { run: x, isolation: sandbox, sandbox: { system_paths: [/etc/ssl, /opt] } }\n  b: { run: x, isolation: sandbox }\n  c: { run: x, sandbox: { system_paths: [/etc/ssl] } }\n",
+        )
+        .unwrap();
+        let keys: Vec<String> = pipeline.steps.iter().map(isolation_key).collect();
+        assert_eq!(keys, ["sandbox:/etc/ssl,/opt", "sandbox", "process"]);
+        let record = isolation_parameters(&pipeline.steps[0]);
+        let sandbox = record.sandbox.unwrap();
+        assert_eq!(sandbox.system_paths.first().map(String::as_str), Some("/usr"));
+        assert!(sandbox.system_paths.ends_with(&["/etc/ssl".to_owned(), "/opt".to_owned()]));
+        assert_eq!(
+            isolation_parameters(&pipeline.steps[2]),
+            IsolationParameters { level: "process".to_owned(), sandbox: None }
+        );
+    }
+}
