@@ -82,8 +82,8 @@ pub(crate) enum Command {
     /// `attest approve 3f2a --as security-lead --key security-lead.key` (a signed
     /// approval), `attest approve --revoke 3f2a --as security-lead --reason "found a bug"`.
     Approve(ApproveArgs),
-    /// Run history and its analysis (.attest/attest.db): every run is recorded, also
-    /// failed and interrupted ones.
+    /// Run history, analysis and reports; audit packages and the governance log's hash
+    /// chain (.attest/attest.db). Every run is recorded, also failed and interrupted ones.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Report credentials (private keys, cloud and forge tokens, password assignments) in
