@@ -44,6 +44,9 @@ impl Executor for ProcessExecutor {
         let sandbox = Sandbox::prepare(request, spec)?;
         // bubblewrap runs from the workspace root: the working directory is inside.
         let result = run_captured(sandbox.argv(), &spec.workspace, request, token, groups, on_output);
+        if matches!(result, Ok(ExecResult { exit: Exit::Signal(_), .. })) {
+            sandbox.after_signal();
+        }
         // Outputs go back to the workspace whether or not the command could run.
         let report = sandbox.finish();
         let mut result = result?;

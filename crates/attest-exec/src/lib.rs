@@ -6,7 +6,9 @@
 //! one captured stream. [`ProcessGroups`] lets the coordinator signal a running step's
 //! whole process tree for timeouts and Ctrl-C. A request with a [`SandboxSpec`] runs
 //! hermetically inside bubblewrap (`isolation: sandbox`): only its declared inputs are
-//! visible, only its declared outputs writable, and there is no network.
+//! visible, only its declared outputs writable, and there is no network. With
+//! [`SandboxSpec::container`] set (`isolation: container`) the same mounts are given to
+//! `podman run` in a pinned image instead.
 
 mod exec_request;
 mod executor;

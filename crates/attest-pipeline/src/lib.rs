@@ -24,8 +24,8 @@ pub use error::{PipelineError, PipelineErrors};
 pub use graph::Graph;
 pub use node::Location;
 pub use pipeline::{
-    AttestationSettings, CacheSettings, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler,
-    HandlerTarget, Pipeline, SandboxSettings, Step, WORKSPACE_STEP_NAME_RULE,
+    AttestationSettings, CacheSettings, ContainerImage, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES,
+    EventHandler, HandlerTarget, Pipeline, SandboxSettings, Step, WORKSPACE_STEP_NAME_RULE,
 };
 pub use raw_pipeline::{
     HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawSandbox, RawStep,

@@ -99,7 +99,8 @@ pub struct RawStep {
     /// How the step is isolated from the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
-    /// Container image (container isolation only).
+    /// Container image of `isolation: container`, pinned by digest:
+    /// `name[:tag]@sha256:<64 hex>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Sandbox settings, used when the step runs with `isolation: sandbox` (or
@@ -119,7 +120,8 @@ pub enum Isolation {
     Process,
     /// A hermetic sandbox: only declared inputs visible, no network.
     Sandbox,
-    /// A container (podman or docker) running `image`.
+    /// A container (podman) running `image`: read-only root, no network, only declared
+    /// inputs visible, only declared outputs writable.
     Container,
     /// A virtual machine.
     Vm,

@@ -32,10 +32,10 @@ pub use receipt_file::{
 };
 pub use run_record::{LogDigest, OutputFile, RunRecord, StepRecord, new_run_id, seconds};
 pub use statement::{
-    Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, DeterministicRun, DigestSet,
-    EnvironmentSnapshot, ExternalParameters, GitInfo, InternalParameters, IsolationParameters, PipelineRef, Provenance,
-    ReproducibilityClaim, ResourceDescriptor, RunDetails, RunInfo, SLSA_PROVENANCE, STATEMENT_TYPE, SandboxParameters,
-    Scope, SignerRef, Statement, StepParameters,
+    Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, ContainerParameters,
+    DeterministicRun, DigestSet, EnvironmentSnapshot, ExternalParameters, GitInfo, InternalParameters,
+    IsolationParameters, PipelineRef, Provenance, ReproducibilityClaim, ResourceDescriptor, RunDetails, RunInfo,
+    SLSA_PROVENANCE, STATEMENT_TYPE, SandboxParameters, Scope, SignerRef, Statement, StepParameters,
 };
 pub use timestamp::{compact, parse_rfc3339, rfc3339};
 pub use verification::{Check, CheckStatus, ReceiptReadError, Report, VerifyOptions, verify};

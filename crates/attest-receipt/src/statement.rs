@@ -244,11 +244,38 @@ pub struct StepParameters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IsolationParameters {
-    /// The level: `process` (a child process with a strict environment) or `sandbox`.
+    /// The level: `process` (a child process with a strict environment), `sandbox` or
+    /// `container`.
     pub level: String,
     /// What the sandbox showed and allowed (`sandbox` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxParameters>,
+    /// The image and settings of a container step (`container` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerParameters>,
+}
+
+/// The image and settings of a container step. Its inputs and the outputs of the steps it
+/// needs were mounted read-only below `root`; nothing else of the workspace existed inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerParameters {
+    /// The image reference as written in attest.yaml (pinned by digest).
+    pub image: String,
+    /// The image's digest, `sha256:<64 hex>`.
+    pub digest: String,
+    /// The container engine (`podman`).
+    pub engine: String,
+    /// Where the workspace was mounted (`/work`).
+    pub root: String,
+    /// Workspace paths the step could write: its declared outputs.
+    pub writable: Vec<String>,
+    /// Private, empty, writable file systems (`/tmp`).
+    pub tmpfs: Vec<String>,
+    /// `none`: a network namespace with only the loopback interface.
+    pub network: String,
+    /// The image's root file system was read-only.
+    pub read_only_root: bool,
 }
 
 /// The mounts and identity of a sandboxed step. Its inputs (`inputs`) and the outputs of

@@ -4,7 +4,7 @@
 use attest_exec::{ExecResult, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxSpec};
 use attest_hash::EntryKind;
 use attest_pipeline::{Isolation, Step};
-use attest_receipt::{IsolationParameters, SandboxParameters};
+use attest_receipt::{ContainerParameters, IsolationParameters, SandboxParameters};
 
 use crate::step_runner::StepRunner;
 use crate::{Failure, KeyRecord, RunEvent, Workspace};
@@ -13,7 +13,7 @@ impl StepRunner<'_> {
     /// The sandbox of `step`'s execution, when it runs in one: its resolved inputs and the
     /// declared outputs of the steps it needs are visible, its declared outputs writable.
     pub(crate) fn sandbox_spec(&self, index: usize, step: &Step, record: &KeyRecord) -> Option<SandboxSpec> {
-        if step.isolation != Isolation::Sandbox {
+        if !matches!(step.isolation, Isolation::Sandbox | Isolation::Container) {
             return None;
         }
         let mut visible: Vec<String> = record
@@ -34,7 +34,11 @@ impl StepRunner<'_> {
             system_paths: step.sandbox.system_paths.clone(),
             working_dir: step.working_dir.as_ref().map_or_else(String::new, ToString::to_string),
             search_path: self.host_env.get("PATH").cloned(),
-            explain: self.explain_sandbox,
+            explain: self.explain_sandbox && step.isolation == Isolation::Sandbox,
+            // A checked pipeline has an image for every container step; without one,
+            // podman refuses the empty reference rather than bubblewrap running the step.
+            container: (step.isolation == Isolation::Container)
+                .then(|| step.image.as_ref().map_or_else(String::new, |image| image.reference.clone())),
         })
     }
 
@@ -55,7 +59,7 @@ impl StepRunner<'_> {
                 Some(Failure::UndeclaredReads { code, paths: report.undeclared_reads.clone() })
             }
             Some(failure @ Failure::ExitCode { .. }) => {
-                if !self.explain_sandbox {
+                if !self.explain_sandbox && step.isolation == Isolation::Sandbox {
                     warn(format!(
                         "step `{}` failed in its sandbox, where undeclared files do not exist; \
                          `attest run --explain-sandbox` names the ones it tried to open",
@@ -95,7 +99,20 @@ pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
         uid: SANDBOX_UID,
         gid: SANDBOX_GID,
     });
-    IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox }
+    let container = match (step.isolation, &step.image) {
+        (Isolation::Container, Some(image)) => Some(ContainerParameters {
+            image: image.reference.clone(),
+            digest: image.digest.clone(),
+            engine: "podman".to_owned(),
+            root: SANDBOX_ROOT.to_owned(),
+            writable: step.outputs.iter().map(ToString::to_string).collect(),
+            tmpfs: vec!["/tmp".to_owned()],
+            network: "none".to_owned(),
+            read_only_root: true,
+        }),
+        _ => None,
+    };
+    IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox, container }
 }
 
 /// How a sandboxed step's system paths enter its cache key: appended to the level
@@ -104,6 +121,10 @@ pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
 pub(crate) fn isolation_key(step: &Step) -> String {
     match (step.isolation, step.sandbox.system_paths.is_empty()) {
         (Isolation::Sandbox, false) => format!("sandbox:{}", step.sandbox.system_paths.join(",")),
+        (Isolation::Container, _) => match &step.image {
+            Some(image) => format!("container:{}", image.digest),
+            None => "container".to_owned(),
+        },
         (level, _) => level.as_str().to_owned(),
     }
 }
@@ -124,13 +145,24 @@ mod tests {
         .unwrap();
         let keys: Vec<String> = pipeline.steps.iter().map(isolation_key).collect();
         assert_eq!(keys, ["sandbox:/etc/ssl,/opt", "sandbox", "process"]);
+        let hex = "ab".repeat(32);
+        let container = Pipeline::parse(
+            "attest.yaml",
+            &format!(
+                "version: \"0.1\"\nsteps:\n  a: {{ run: x, isolation: container, image: \"t:1@sha256:{hex}\" }}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(isolation_key(&container.steps[0]), format!("container:sha256:{hex}"));
+        let recorded = isolation_parameters(&container.steps[0]).container.unwrap();
+        assert_eq!((recorded.image, recorded.digest), (format!("t:1@sha256:{hex}"), format!("sha256:{hex}")));
         let record = isolation_parameters(&pipeline.steps[0]);
         let sandbox = record.sandbox.unwrap();
         assert_eq!(sandbox.system_paths.first().map(String::as_str), Some("/usr"));
         assert!(sandbox.system_paths.ends_with(&["/etc/ssl".to_owned(), "/opt".to_owned()]));
         assert_eq!(
             isolation_parameters(&pipeline.steps[2]),
-            IsolationParameters { level: "process".to_owned(), sandbox: None }
+            IsolationParameters { level: "process".to_owned(), sandbox: None, container: None }
         );
     }
 }

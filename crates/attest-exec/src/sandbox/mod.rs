@@ -31,6 +31,7 @@ mod file_trace;
 mod host_tools;
 mod input_mounts;
 mod output_stage;
+mod podman_argv;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -40,6 +41,7 @@ use crate::{ExecError, ExecRequest};
 use bwrap_argv::{ETC_FILES, HostLayout, MountPlan, bwrap_argv};
 use input_mounts::{input_mounts, is_within};
 use output_stage::{OutputStage, writable_dirs};
+use podman_argv::{ContainerPlan, is_shown, podman_argv};
 
 /// Where the workspace is inside every sandbox.
 pub const SANDBOX_ROOT: &str = "/work";
@@ -67,10 +69,13 @@ pub struct SandboxSpec {
     pub system_paths: Vec<String>,
     /// The working directory, workspace-relative (`""` for the root).
     pub working_dir: String,
-    /// Where `bwrap` (and `strace`) are looked up: the host's `PATH`.
+    /// Where `bwrap` (and `strace`, or `podman`) are looked up: the host's `PATH`.
     pub search_path: Option<String>,
     /// Trace file accesses and report the undeclared files the command looked for.
     pub explain: bool,
+    /// Run in a container from this image (`isolation: container`, a reference pinned by
+    /// digest) with podman instead of bubblewrap; the same inputs and outputs.
+    pub container: Option<String>,
 }
 
 /// What a sandboxed command did beyond its exit status.
@@ -91,12 +96,20 @@ pub(crate) struct Sandbox {
     stage: OutputStage,
     /// Mount points of inputs and the working directory, workspace-relative.
     expected: HashSet<String>,
+    /// podman and the container's name, for a container step.
+    container: Option<(PathBuf, String)>,
 }
+
+/// Containers started by this process (their names must be unique on the host).
+static CONTAINERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Sandbox {
     /// Finds the programs, checks the host, prepares the scratch directory and moves the
     /// existing outputs into it. `request.argv` is the command to run inside.
     pub(crate) fn prepare(request: &ExecRequest, spec: &SandboxSpec) -> Result<Self, ExecError> {
+        if let Some(image) = &spec.container {
+            return Self::prepare_container(request, spec, image);
+        }
         let search_path = spec.search_path.as_deref();
         let bwrap = host_tools::find_program(search_path, "bwrap").ok_or(ExecError::ProgramNotFound {
             needed_for: "isolation `sandbox`",
@@ -156,7 +169,75 @@ impl Sandbox {
         }
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
-        Ok(Self { argv, spec: spec.clone(), stage, expected })
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None })
+    }
+
+    /// A container step: `podman run` with the same read-only inputs and staged outputs
+    /// as a sandbox (see `podman_argv`).
+    fn prepare_container(request: &ExecRequest, spec: &SandboxSpec, image: &str) -> Result<Self, ExecError> {
+        let podman =
+            host_tools::find_program(spec.search_path.as_deref(), "podman").ok_or(ExecError::ProgramNotFound {
+                needed_for: "isolation `container`",
+                package: "podman",
+                program: "podman",
+            })?;
+        let scratch = &spec.scratch;
+        let scratch_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ExecError::Scratch { path, source }
+        };
+        if std::fs::symlink_metadata(scratch).is_ok() {
+            std::fs::remove_dir_all(scratch).map_err(scratch_error(scratch))?;
+        }
+        let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
+        let writable = writable_dirs(&spec.outputs);
+        let working_dir = spec.working_dir.as_str();
+        let writable_refs: Vec<&str> = writable.iter().map(String::as_str).collect();
+        let input_refs: Vec<&str> = inputs.iter().map(|m| m.path()).collect();
+        let mount_working_dir = !is_shown(working_dir, &writable_refs) && !is_shown(working_dir, &input_refs);
+        if mount_working_dir || is_shown(working_dir, &writable_refs) {
+            let dir = scratch.join("work").join(working_dir);
+            std::fs::create_dir_all(&dir).map_err(scratch_error(&dir))?;
+        }
+        // Last: from here on, the outputs are in the stage until `finish`.
+        let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
+        stage.stage_in()?;
+        let name =
+            format!("attest-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let home = request.env.get("HOME").map(String::as_str).filter(|h| h.starts_with("/tmp/"));
+        let plan = ContainerPlan {
+            name: &name,
+            image,
+            workspace: &spec.workspace,
+            scratch,
+            writable_dirs: &writable,
+            inputs: &inputs,
+            working_dir,
+            mount_working_dir,
+            env: &request.env,
+            home,
+        };
+        let argv = podman_argv(&podman, &plan, &request.argv);
+        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
+        if !working_dir.is_empty() {
+            expected.insert(working_dir.to_owned());
+        }
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: Some((podman, name)) })
+    }
+
+    /// After the command was killed by a signal: a container outlives a killed podman
+    /// client (conmon keeps it), so it is removed by name.
+    pub(crate) fn after_signal(&self) {
+        if let Some((podman, name)) = &self.container {
+            let _ = std::process::Command::new(podman)
+                .args(["rm", "--force", "--ignore", "--time=0", name])
+                .env_clear()
+                .envs(self.spec.search_path.iter().map(|path| ("PATH", path)))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 
     /// The command line to spawn.

@@ -52,6 +52,7 @@ impl Fixture {
                 working_dir: String::new(),
                 search_path: Some(PATH.to_owned()),
                 explain: false,
+                container: None,
             }),
         }
     }

@@ -1,5 +1,6 @@
 //! The checked pipeline and the semantic checks that produce it.
 
+mod container_image;
 mod event_handlers;
 mod sandbox_settings;
 
@@ -17,6 +18,7 @@ use crate::raw_pipeline::{Isolation, RawPipeline, RawStep, json_schema};
 use crate::schema_check;
 use crate::units::{parse_duration, parse_size};
 
+pub use container_image::ContainerImage;
 pub use event_handlers::{DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler, HandlerTarget};
 pub use sandbox_settings::SandboxSettings;
 
@@ -85,6 +87,9 @@ pub struct Step {
     /// What the step sees of the host when it runs in a sandbox.
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    /// The image a container step runs in (`isolation: container`), pinned by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImage>,
     /// Its outputs must be bit-for-bit reproducible (`attestation.reproducible`, or the
     /// pipeline's `attestation.require_reproducible`): it is built twice and compared.
     #[serde(default)]
@@ -616,14 +621,17 @@ impl Semantics<'_> {
             );
         }
         let isolation = raw.isolation.unwrap_or(Isolation::Process);
-        if matches!(isolation, Isolation::Container | Isolation::Vm) {
+        if isolation == Isolation::Vm {
             self.push(
                 at(self, &[key("isolation")]),
                 format!(
                     "isolation `{}` of step `{name}` is not supported by this version of attest",
                     isolation.as_str()
                 ),
-                Some("use `isolation: sandbox` (hermetic) or `isolation: process` (the default)".to_owned()),
+                Some(
+                    "use `isolation: container`, `isolation: sandbox` (hermetic) or `isolation: process` (the default)"
+                        .to_owned(),
+                ),
             );
         }
         let mut sandbox = SandboxSettings::default();
@@ -638,13 +646,32 @@ impl Semantics<'_> {
                 ),
             }
         }
-        if raw.image.is_some() {
-            self.push(
-                at(self, &[key("image")]),
-                format!("step `{name}` sets `image`, which needs `isolation: container`"),
-                Some("container isolation is not supported by this version of attest; remove `image`".to_owned()),
-            );
-        }
+        let image = match (&raw.image, isolation) {
+            (Some(text), Isolation::Container) => match container_image::check_image(name, text) {
+                Ok(image) => Some(image),
+                Err(problem) => {
+                    self.push(at(self, &[key("image")]), problem.message, Some(problem.hint));
+                    None
+                }
+            },
+            (Some(_), _) => {
+                self.push(
+                    at(self, &[key("image")]),
+                    format!("step `{name}` sets `image`, which needs `isolation: container`"),
+                    Some("add `isolation: container` or remove `image`".to_owned()),
+                );
+                None
+            }
+            (None, Isolation::Container) => {
+                self.push(
+                    at(self, &[key("isolation")]),
+                    format!("step `{name}` has `isolation: container` but no `image`"),
+                    Some("add `image: NAME@sha256:<digest>`".to_owned()),
+                );
+                None
+            }
+            (None, _) => None,
+        };
         let reproducible = raw.attestation.as_ref().is_some_and(|a| a.reproducible)
             || pipeline.attestation.as_ref().is_some_and(|a| a.require_reproducible);
         Step {
@@ -664,6 +691,7 @@ impl Semantics<'_> {
             working_dir,
             isolation,
             sandbox,
+            image,
             reproducible,
         }
     }

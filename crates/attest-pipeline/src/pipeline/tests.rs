@@ -119,10 +119,18 @@ rejects!(
 
 rejects!(
     later_features_are_refused_not_ignored,
-    "version: \"0.1\"\nattestation: { require_reproducible: true }\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n",
+    "version: \"0.1\"\nattestation: { require_reproducible: true }\nsteps:\n  a: { run: x, isolation: vm }\n",
+    ["4:27: isolation `vm` of step `a` is not supported by this version of attest",]
+);
+
+rejects!(
+    container_images_must_be_pinned_by_digest,
+    "version: \"0.1\"\nsteps:\n  a: { run: x, isolation: container, image: \"node:18\" }\n  b: { run: x, isolation: container }\n  c: { run: x, image: \"node@sha256:abc\" }\n  d: { run: x, isolation: container, image: \"node@sha256:abc\" }\n",
     [
-        "4:27: isolation `container` of step `a` is not supported by this version of attest",
-        "4:45: step `a` sets `image`, which needs `isolation: container`",
+        "3:45: image `node:18` of step `a` is not pinned by digest",
+        "4:27: step `b` has `isolation: container` but no `image`",
+        "5:23: step `c` sets `image`, which needs `isolation: container`",
+        "6:45: image `node@sha256:abc` of step `d` has a malformed digest `sha256:abc`",
     ]
 );
 

@@ -3,6 +3,7 @@
 
 mod attestation;
 mod cache;
+mod container;
 mod context;
 mod deterministic;
 mod events;

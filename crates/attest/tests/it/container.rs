@@ -1,0 +1,196 @@
+//! `isolation: container` (podman): a step in an image pinned by digest.
+//!
+//! No registry is reachable from the test machines, so the image is built offline once per
+//! test binary from Debian's busybox-static (`/bin/busybox` and a symlink per applet,
+//! `podman import`ed as `localhost/attest-it-busybox`). Where podman or busybox-static is
+//! missing these tests are skipped with a message, except under CI (`CI` set), where
+//! `.ci/run` installs them and a missing one fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use insta::assert_snapshot;
+
+use crate::context::{Outcome, TEST_PATH, TestContext};
+
+fn find(program: &str) -> Option<PathBuf> {
+    TEST_PATH.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
+}
+
+/// The pinned reference (`localhost/attest-it-busybox@sha256:…`) of the test image,
+/// built the first time it is asked for; `None` (skip) without podman or busybox.
+fn test_image() -> Option<&'static str> {
+    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
+    IMAGE.get_or_init(build_image).as_deref()
+}
+
+fn build_image() -> Option<String> {
+    let (Some(podman), Some(busybox)) = (find("podman"), find("busybox")) else {
+        assert!(std::env::var_os("CI").is_none(), "podman or busybox-static is missing: .ci/run installs them");
+        eprintln!("skipping: podman or busybox-static is not installed");
+        return None;
+    };
+    // The tag names the busybox it holds, so an image left by an earlier run is reused.
+    let size = std::fs::metadata(&busybox).unwrap().len();
+    let name = format!("localhost/attest-it-busybox:v1-{size}");
+    let inspect = |name: &str| {
+        let output = Command::new(&podman)
+            .args(["image", "inspect", "--format", "{{.Digest}}", name])
+            .env("PATH", TEST_PATH)
+            .output()
+            .unwrap();
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    if inspect(&name).is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(&busybox, bin.join("busybox")).unwrap();
+        let list = Command::new(&busybox).arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox") {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let tar = dir.path().join("rootfs.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(dir.path().join("rootfs"))
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .env("PATH", TEST_PATH)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar failed");
+        let output = Command::new(&podman)
+            .arg("import")
+            .arg("--quiet")
+            .arg(&tar)
+            .arg(&name)
+            .env("PATH", TEST_PATH)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "podman import: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let digest = inspect(&name).expect("the imported image exists");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    Some(format!("localhost/attest-it-busybox@{digest}"))
+}
+
+/// The `isolation` the receipt of a run (by its `Receipt:` line) records for its first step.
+fn recorded_isolation(ctx: &TestContext, outcome: &Outcome) -> serde_json::Value {
+    let line = outcome.stderr.lines().find_map(|l| l.strip_prefix("Receipt: ")).unwrap();
+    let path = ctx.root().join(line.split(' ').next().unwrap());
+    let statement = crate::receipts::decoded_statements(path.to_str().unwrap()).remove(0);
+    statement["predicate"]["buildDefinition"]["internalParameters"]["steps"][0]["isolation"].clone()
+}
+
+const UPPER: &str = r#"
+version: "0.1"
+steps:
+  upper:
+    run: mkdir -p out && tr a-z A-Z < src/in.txt > out/up.txt && ls src > out/seen.txt && cat /proc/net/dev > out/net.txt && echo $GREETING
+    isolation: container
+    image: IMAGE
+    env: { GREETING: hello-from-the-container }
+    inputs: [src/in.txt]
+    outputs: [out/up.txt, out/seen.txt, out/net.txt]
+"#;
+
+#[test]
+fn a_container_step_runs_in_the_pinned_image_and_is_cached() {
+    let Some(image) = test_image() else { return };
+    let ctx = TestContext::new().pipeline(&UPPER.replace("IMAGE", image));
+    ctx.write("src/in.txt", "hello\n");
+    ctx.write("src/other.txt", "not declared\n");
+    let outcome = ctx.run(&["run", "--stream"]);
+    outcome.success();
+    assert!(outcome.stderr.contains("[upper] hello-from-the-container"), "{}", outcome.snapshot());
+    assert_eq!(ctx.read("out/up.txt"), "HELLO\n");
+    assert_eq!(ctx.read("out/seen.txt"), "in.txt\n", "only declared inputs are visible");
+    let net = ctx.read("out/net.txt");
+    assert!(net.contains("lo:") && net.lines().count() == 3, "only loopback: {net}");
+    let isolation = recorded_isolation(&ctx, &outcome);
+    let digest = image.split_once('@').unwrap().1;
+    assert_eq!(isolation["level"], "container");
+    assert_eq!(isolation["container"]["image"], image);
+    assert_eq!(isolation["container"]["digest"], digest);
+    assert_eq!(isolation["container"]["network"], "none");
+    assert_eq!(isolation["container"]["writable"], serde_json::json!(["out/up.txt", "out/seen.txt", "out/net.txt"]));
+
+    std::fs::remove_file(ctx.root().join("out/up.txt")).unwrap();
+    let outcome = ctx.run(&["run"]);
+    assert_eq!(outcome.success().step_lines(), ["[OK] upper ([DURATION]) - cache hit, restored 1 output"]);
+    assert_eq!(ctx.read("out/up.txt"), "HELLO\n");
+    assert_eq!(recorded_isolation(&ctx, &outcome)["container"]["digest"], digest);
+    // The level (with the digest) is part of the key.
+    let outcome = ctx.run(&["run", "--isolation", "process"]);
+    assert_eq!(
+        outcome.success().step_lines(),
+        ["[OK] upper ([DURATION]) - cache miss (isolation changed: container:sha256:[HEX] -> process)"]
+    );
+}
+
+#[test]
+fn writes_beside_the_outputs_fail_the_step() {
+    let Some(image) = test_image() else { return };
+    let ctx = TestContext::new().pipeline(&format!(
+        "version: \"0.1\"\nsteps:\n  w:\n    run: echo x > out.txt && echo y > stray.txt && touch /etc/x || true\n    isolation: container\n    image: {image}\n    inputs: []\n    outputs: [out.txt]\n"
+    ));
+    let outcome = ctx.run(&["run"]);
+    assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
+    assert!(outcome.stderr.contains("stray.txt"), "{}", outcome.snapshot());
+    assert!(!ctx.exists("stray.txt"));
+}
+
+#[test]
+fn the_root_is_read_only_and_a_timed_out_container_is_stopped() {
+    let Some(image) = test_image() else { return };
+    let ctx = TestContext::new().pipeline(&format!(
+        "version: \"0.1\"\nsteps:\n  w:\n    run: touch /etc/x; sleep 30\n    isolation: container\n    image: {image}\n    timeout: 1s\n"
+    ));
+    let started = std::time::Instant::now();
+    let outcome = ctx.run(&["run"]);
+    // `--init` forwards podman's SIGTERM to the shell, which as PID 1 would ignore it.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
+    assert!(outcome.stderr.contains("timed out after 1s"), "{}", outcome.snapshot());
+    assert!(outcome.stderr.contains("touch: /etc/x: Read-only file system"), "{}", outcome.snapshot());
+}
+
+#[test]
+fn a_tag_without_digest_is_refused_with_how_to_pin_it() {
+    let ctx = TestContext::new().pipeline(
+        "version: \"0.1\"\nsteps:\n  a:\n    run: \"true\"\n    isolation: container\n    image: busybox:stable\n",
+    );
+    assert_snapshot!(ctx.run(&["run"]).snapshot(), @r"
+    exit: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: image `busybox:stable` of step `a` is not pinned by digest
+     --> attest.yaml:6:12
+      |
+    6 |     image: busybox:stable
+      |            ^^^^^^^
+      = hint: pin it as `busybox:stable@sha256:<digest>`; `podman image inspect --format '{{.Digest}}' busybox:stable` prints the digest of a local image
+
+    error: attest.yaml has 1 problem
+    ");
+}
+
+#[test]
+fn a_missing_podman_is_named() {
+    let ctx = TestContext::new().pipeline(&format!(
+        "version: \"0.1\"\nsteps:\n  a:\n    run: \"true\"\n    isolation: container\n    image: localhost/x@sha256:{}\n",
+        "0".repeat(64)
+    ));
+    let mut command = ctx.command(&["run"]);
+    command.env("PATH", "/nonexistent");
+    let outcome = ctx.run_command(command);
+    assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
+    assert!(
+        outcome.stderr.contains("isolation `container` needs podman (`podman`); not found on PATH"),
+        "{}",
+        outcome.snapshot()
+    );
+}
