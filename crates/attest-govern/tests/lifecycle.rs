@@ -322,3 +322,54 @@ proptest! {
         prop_assert!(log.store.verify_log().unwrap().first_break.is_none());
     }
 }
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "[a-z:0-9_./-]{0,12}".prop_map(Value::from),
+        Just(json!("sha256:")),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map("[a-z_]{1,10}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every JSON pointer of `value` (objects and arrays included).
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match value {
+        Value::Object(map) => map.iter().for_each(|(k, v)| pointers(v, format!("{at}/{k}"), out)),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| pointers(v, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Packages and bundles come from outside: any JSON, and any part of a real package
+    /// replaced by any JSON, gives a report or an error, never a panic.
+    #[test]
+    fn foreign_documents_never_panic(garbage in json_value(), pick in any::<proptest::sample::Index>(), replacement in json_value()) {
+        let report = verify_package(&garbage);
+        prop_assert_eq!(report.total, report.checks.len());
+        let _ = import_bundle(&GovernanceState::default(), &garbage, OnConflict::Reject, "x");
+        let _ = control_digest(&garbage);
+
+        let mut package = package();
+        let mut all = Vec::new();
+        pointers(&package, String::new(), &mut all);
+        let target = pick.get(&all[1..]).clone();
+        *package.pointer_mut(&target).unwrap() = replacement;
+        let report = verify_package(&package);
+        prop_assert_eq!(report.passed + report.failed, report.total);
+        let _ = import_bundle(&GovernanceState::default(), &package["control_bundle"], OnConflict::NewId, "x");
+    }
+}
