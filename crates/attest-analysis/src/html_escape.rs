@@ -2,6 +2,8 @@
 //! safe for HTML and inline SVG. Everything a report shows passes through here: a step
 //! named `<script>` must read as that name, never run.
 
+use crate::message_spans::{Span, message_spans};
+
 /// `text` with `& < > " '` as character references: safe as element content and inside
 /// a quoted attribute value.
 pub(crate) fn html_escape(text: &str) -> String {
@@ -22,20 +24,15 @@ pub(crate) fn html_escape(text: &str) -> String {
 /// A message for people whose `backticked` parts name things (steps, paths, settings), as
 /// HTML: those parts in `<code>`, every part escaped. An unpaired backtick stays text.
 pub(crate) fn html_message(message: &str) -> String {
-    let parts: Vec<&str> = message.split('`').collect();
-    let last = parts.len() - 1;
     let mut out = String::with_capacity(message.len() + 16);
-    for (i, part) in parts.iter().enumerate() {
-        let inside = i % 2 == 1;
-        if inside && (i < last || last.is_multiple_of(2)) {
-            out.push_str("<code>");
-            out.push_str(&html_escape(part));
-            out.push_str("</code>");
-        } else {
-            if inside {
-                out.push('`');
+    for span in message_spans(message) {
+        match span {
+            Span::Code(name) => {
+                out.push_str("<code>");
+                out.push_str(&html_escape(name));
+                out.push_str("</code>");
             }
-            out.push_str(&html_escape(part));
+            Span::Text(text) => out.push_str(&html_escape(text)),
         }
     }
     out

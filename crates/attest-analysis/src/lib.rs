@@ -30,6 +30,7 @@ mod line_wrap;
 mod markdown_escape;
 mod markdown_report;
 mod mermaid;
+mod message_spans;
 mod pipeline_view;
 mod rate_text;
 mod report_data;

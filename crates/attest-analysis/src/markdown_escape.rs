@@ -1,6 +1,8 @@
 //! Text from the run history inside Markdown (GitHub-flavoured): emphasis, links, inline
 //! HTML and table pipes in a step name or path must render as the characters they are.
 
+use crate::message_spans::{Span, message_spans};
+
 /// `text` with the characters Markdown reads as syntax backslash-escaped and line breaks
 /// as spaces: safe in a paragraph, a list item and a table cell.
 pub(crate) fn markdown_text(text: &str) -> String {
@@ -21,21 +23,16 @@ pub(crate) fn markdown_text(text: &str) -> String {
 /// A message for people whose `backticked` parts name things, as Markdown: those parts as
 /// code spans, the rest escaped. An unpaired backtick stays text.
 pub(crate) fn markdown_message(message: &str) -> String {
-    let parts: Vec<&str> = message.split('`').collect();
-    let last = parts.len() - 1;
     let mut out = String::with_capacity(message.len() + 16);
-    for (i, part) in parts.iter().enumerate() {
-        let inside = i % 2 == 1;
-        if inside && (i < last || last.is_multiple_of(2)) {
-            // Split on backticks, a part holds none: one backtick delimits it.
-            out.push('`');
-            out.push_str(&part.replace(['\n', '\r'], " "));
-            out.push('`');
-        } else {
-            if inside {
-                out.push_str("\\`");
+    for span in message_spans(message) {
+        match span {
+            // A span holds no backtick: one backtick delimits it.
+            Span::Code(name) => {
+                out.push('`');
+                out.push_str(&name.replace(['\n', '\r'], " "));
+                out.push('`');
             }
-            out.push_str(&markdown_text(part));
+            Span::Text(text) => out.push_str(&markdown_text(text)),
         }
     }
     out
