@@ -8,11 +8,14 @@
 //!   re-hashed (the "racy git" rule).
 //! - [`FileSet`]: resolution of input/output patterns (files, directories, globs,
 //!   `!` excludes, ignore files) to a sorted list of files.
+//! - [`civil_from_days`], [`days_from_civil`]: the calendar arithmetic of attest's UTC
+//!   timestamps.
 //! - [`Manifest`]: the canonical list of `(path, kind, executable, digest)` whose digest
 //!   stands for a whole file set.
 
 mod atomic_file;
 mod canonical;
+mod civil_date;
 mod digest;
 mod file_digest;
 mod file_set;
@@ -23,6 +26,7 @@ mod stat_cache;
 
 pub use atomic_file::{Durability, write_atomically};
 pub use canonical::{CanonicalJsonError, canonical_json, digest_json};
+pub use civil_date::{civil_from_days, days_from_civil};
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_file};
 pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
