@@ -57,7 +57,7 @@ impl ReportData {
             .rev()
             .map(|run| {
                 let hits = run.steps.iter().filter(|s| s.cache_hit()).count();
-                let lookups = run.steps.iter().filter(|s| matches!(s.cache.as_deref(), Some("hit" | "miss"))).count();
+                let lookups = run.steps.iter().filter(|s| s.cache_hit() || s.cache_miss()).count();
                 RunHitRate {
                     run_id: run.run_id.clone(),
                     started_ms: run.started_ms,

@@ -231,7 +231,7 @@ pub fn analyze(runs: &[RunRow], pipeline: Option<&Pipeline>, period_days: u32) -
         .iter()
         .map(|(name, rows)| {
             let hits = rows.iter().filter(|r| r.cache_hit()).count();
-            let misses = rows.iter().filter(|r| r.cache.as_deref() == Some("miss")).count();
+            let misses = rows.iter().filter(|r| r.cache_miss()).count();
             let executed: Vec<u64> =
                 rows.iter().filter(|r| r.worker.is_some() && !r.cache_hit()).map(|r| r.duration_ms).collect();
             StepStats {

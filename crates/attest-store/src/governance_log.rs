@@ -133,7 +133,7 @@ impl Store {
     /// Appends `events` in order, in one transaction: all or none. Returns them as stored.
     pub fn append_events(&mut self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
         let path = self.path.clone();
-        let sql = |e: rusqlite::Error| StoreError::Sqlite { path: path.clone(), source: e };
+        let sql = |e: rusqlite::Error| crate::store::classify(&path, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let mut stored = Vec::with_capacity(events.len());
         {

@@ -112,6 +112,11 @@ impl StepRow {
     pub fn cache_hit(&self) -> bool {
         self.cache.as_deref() == Some("hit")
     }
+
+    /// Whether the cache was asked and missed (it executed).
+    pub fn cache_miss(&self) -> bool {
+        self.cache.as_deref() == Some("miss")
+    }
 }
 
 /// What is known when a run ends.
@@ -194,19 +199,19 @@ impl Store {
     /// Records that a run started. Runs left `running` by processes that no longer exist
     /// are marked `interrupted` first.
     pub fn begin_run(&mut self, start: &RunStart) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| classify_tx(&self.path, e))?;
+        let tx = self.conn.transaction().map_err(|e| crate::store::classify(&self.path, e))?;
         let stale: Vec<(String, u32)> = {
             let mut stmt = tx
                 .prepare("SELECT run_id, pid FROM runs WHERE status = 'running'")
-                .map_err(|e| classify_tx(&self.path, e))?;
+                .map_err(|e| crate::store::classify(&self.path, e))?;
             stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
                 .and_then(Iterator::collect)
-                .map_err(|e| classify_tx(&self.path, e))?
+                .map_err(|e| crate::store::classify(&self.path, e))?
         };
         for (run_id, pid) in stale {
             if !pid_is_alive(pid) {
                 tx.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?1", [&run_id])
-                    .map_err(|e| classify_tx(&self.path, e))?;
+                    .map_err(|e| crate::store::classify(&self.path, e))?;
             }
         }
         tx.execute(
@@ -224,13 +229,13 @@ impl Store {
                 start.attest_version,
             ],
         )
-        .map_err(|e| classify_tx(&self.path, e))?;
-        tx.commit().map_err(|e| classify_tx(&self.path, e))
+        .map_err(|e| crate::store::classify(&self.path, e))?;
+        tx.commit().map_err(|e| crate::store::classify(&self.path, e))
     }
 
     /// Records how a run ended, with its steps, in one transaction.
     pub fn finish_run(&mut self, run_id: &str, end: &RunEnd) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| classify_tx(&self.path, e))?;
+        let tx = self.conn.transaction().map_err(|e| crate::store::classify(&self.path, e))?;
         {
             let mut insert = tx
                 .prepare(
@@ -238,7 +243,7 @@ impl Store {
                                         start_ms, duration_ms, worker, cache_key)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
-                .map_err(|e| classify_tx(&self.path, e))?;
+                .map_err(|e| crate::store::classify(&self.path, e))?;
             for (seq, step) in end.steps.iter().enumerate() {
                 insert
                     .execute(params![
@@ -255,7 +260,7 @@ impl Store {
                         step.worker,
                         step.cache_key,
                     ])
-                    .map_err(|e| classify_tx(&self.path, e))?;
+                    .map_err(|e| crate::store::classify(&self.path, e))?;
             }
         }
         let count = |f: &dyn Fn(&StepRow) -> bool| end.steps.iter().filter(|s| f(s)).count();
@@ -278,8 +283,8 @@ impl Store {
                 skipped as i64
             ],
         )
-        .map_err(|e| classify_tx(&self.path, e))?;
-        tx.commit().map_err(|e| classify_tx(&self.path, e))
+        .map_err(|e| crate::store::classify(&self.path, e))?;
+        tx.commit().map_err(|e| crate::store::classify(&self.path, e))
     }
 
     /// Recorded runs, newest first, with their steps. A run still marked `running` whose
@@ -345,10 +350,6 @@ fn to_sql_int(value: u64) -> i64 {
 
 fn from_sql_int(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
-}
-
-fn classify_tx(path: &std::path::Path, err: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite { path: path.to_path_buf(), source: err }
 }
 
 fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {

@@ -76,7 +76,7 @@ impl Store {
 }
 
 /// Names a damaged file as such; every other failure keeps SQLite's own words.
-fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
+pub(crate) fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
     match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             StoreError::Corrupt { path: path.to_path_buf(), reason: err.to_string() }
