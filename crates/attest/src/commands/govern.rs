@@ -33,7 +33,7 @@ impl Governance {
     /// Opens (creating) `.attest/attest.db` of the workspace around `cwd` and replays it.
     pub(crate) fn open(cwd: &Path) -> Result<Self, UserError> {
         let root = workspace_root(cwd);
-        let store = Store::open(&root.join(".attest").join("attest.db"))
+        let store = Store::open(&attest_run::Workspace::new(&root).database_path())
             .map_err(|e| UserError::new(format!("cannot open the governance log: {e}")))?;
         let events =
             store.governance_events().map_err(|e| UserError::new(format!("cannot read the governance log: {e}")))?;
@@ -41,11 +41,14 @@ impl Governance {
         Ok(Self { root, store, events, state })
     }
 
-    /// Appends `events` atomically.
+    /// Appends `events` atomically and replays the state with them.
     pub(crate) fn append(&mut self, events: &[NewEvent]) -> Result<(), UserError> {
-        self.store
+        let stored = self
+            .store
             .append_events(events)
             .map_err(|e| UserError::new(format!("failed to write the governance log: {e}")))?;
+        self.events.extend(stored);
+        self.state = attest_govern::replay(&self.events);
         Ok(())
     }
 
@@ -141,7 +144,6 @@ pub(crate) fn template(cwd: &Path, command: TemplateCommand, printer: Printer) -
                 Err(err) => return Ok(refused(&err, format, printer)),
             };
             gov.append(&[event])?;
-            let gov = Governance::open(cwd)?;
             let template = &gov.state.templates[&name];
             match format {
                 Format::Json => printer.data(&json!({ "ok": true, "template": template }).to_string()),
@@ -310,7 +312,6 @@ fn create(cwd: &Path, args: CreateArgs, printer: Printer) -> anyhow::Result<Exit
         Err(err) => return Ok(refused(&err, args.format, printer)),
     };
     gov.append(&events)?;
-    let gov = Governance::open(&loaded.workspace.root)?;
     let decision = &gov.state.decisions[&id];
     match args.format {
         Format::Json => printer.data(&json!({ "ok": true, "decision_id": id, "decision": decision }).to_string()),
@@ -511,7 +512,6 @@ pub(crate) fn approve(cwd: &Path, args: &ApproveArgs, printer: Printer) -> anyho
         Err(err) => return Ok(refused(&err, args.format, printer)),
     };
     gov.append(std::slice::from_ref(&event))?;
-    let gov = Governance::open(cwd)?;
     let d = &gov.state.decisions[&decision];
     let active = d.active_approvals(now, &|id, a| gov.trusted(id, a)).len();
     let required = d.policy.as_ref().map_or(0, |p| p.min_approvals);

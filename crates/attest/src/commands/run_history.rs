@@ -14,7 +14,7 @@ use crate::user_error::UserError;
 /// The store of the workspace at `root`, or none when no run has been recorded yet (a
 /// missing database is an empty history, and reading it creates nothing).
 pub(crate) fn open_store(root: &Path) -> Result<Option<Store>, UserError> {
-    let path = root.join(".attest").join("attest.db");
+    let path = attest_run::Workspace::new(root).database_path();
     if !path.exists() {
         return Ok(None);
     }
