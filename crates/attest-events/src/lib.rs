@@ -14,6 +14,8 @@ mod file_sink;
 mod hmac_sha256;
 mod http_client;
 mod metrics_push;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 mod webhook;
 
 pub use event::Event;

@@ -1,54 +1,18 @@
 //! Events end to end: `events.handlers` in attest.yaml delivering to a real file and to
 //! real HTTP servers on 127.0.0.1 (one that fails first, one that never answers).
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::context::TestContext;
 
-type Received = Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>;
-
-/// A server on 127.0.0.1 answering `script` in turn (then 200); `None` never answers.
-fn server(script: Vec<Option<u16>>) -> (String, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let received: Received = Arc::default();
-    let log = Arc::clone(&received);
-    std::thread::spawn(move || {
-        let mut script = script.into_iter();
-        let mut held = Vec::new();
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.trim_end().split_once(':') {
-                    headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
-                }
-            }
-            let length: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            log.lock().unwrap().push((headers, body));
-            match script.next().unwrap_or(Some(200)) {
-                Some(status) => {
-                    let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
-                }
-                None => held.push(stream),
-            }
-        }
-    });
-    (url, received)
+/// A scripted server on 127.0.0.1: its URL and what it receives.
+fn server(script: Vec<Option<u16>>) -> (String, attest_events::test_server::Received) {
+    let server = attest_events::test_server::TestServer::start(script);
+    (server.url, server.received)
 }
 
 fn types(lines: &str) -> Vec<String> {
