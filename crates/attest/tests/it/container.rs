@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use insta::assert_snapshot;
 
-use crate::context::{Outcome, TEST_PATH, TestContext};
+use crate::context::{TEST_PATH, TestContext};
 
 fn find(program: &str) -> Option<PathBuf> {
     TEST_PATH.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
@@ -27,8 +27,7 @@ fn test_image() -> Option<&'static str> {
 
 fn build_image() -> Option<String> {
     let (Some(podman), Some(busybox)) = (find("podman"), find("busybox")) else {
-        assert!(std::env::var_os("CI").is_none(), "podman or busybox-static is missing: .ci/run installs them");
-        eprintln!("skipping: podman or busybox-static is not installed");
+        crate::context::skip_without("podman or busybox-static");
         return None;
     };
     // The tag names the busybox it holds, so an image left by an earlier run is reused.
@@ -77,14 +76,6 @@ fn build_image() -> Option<String> {
     Some(format!("localhost/attest-it-busybox@{digest}"))
 }
 
-/// The `isolation` the receipt of a run (by its `Receipt:` line) records for its first step.
-fn recorded_isolation(ctx: &TestContext, outcome: &Outcome) -> serde_json::Value {
-    let line = outcome.stderr.lines().find_map(|l| l.strip_prefix("Receipt: ")).unwrap();
-    let path = ctx.root().join(line.split(' ').next().unwrap());
-    let statement = crate::receipts::decoded_statements(path.to_str().unwrap()).remove(0);
-    statement["predicate"]["buildDefinition"]["internalParameters"]["steps"][0]["isolation"].clone()
-}
-
 const UPPER: &str = r#"
 version: "0.1"
 steps:
@@ -110,7 +101,7 @@ fn a_container_step_runs_in_the_pinned_image_and_is_cached() {
     assert_eq!(ctx.read("out/seen.txt"), "in.txt\n", "only declared inputs are visible");
     let net = ctx.read("out/net.txt");
     assert!(net.contains("lo:") && net.lines().count() == 3, "only loopback: {net}");
-    let isolation = recorded_isolation(&ctx, &outcome);
+    let isolation = crate::sandbox::recorded_isolation(&ctx, &outcome);
     let digest = image.split_once('@').unwrap().1;
     assert_eq!(isolation["level"], "container");
     assert_eq!(isolation["container"]["image"], image);
@@ -122,7 +113,7 @@ fn a_container_step_runs_in_the_pinned_image_and_is_cached() {
     let outcome = ctx.run(&["run"]);
     assert_eq!(outcome.success().step_lines(), ["[OK] upper ([DURATION]) - cache hit, restored 1 output"]);
     assert_eq!(ctx.read("out/up.txt"), "HELLO\n");
-    assert_eq!(recorded_isolation(&ctx, &outcome)["container"]["digest"], digest);
+    assert_eq!(crate::sandbox::recorded_isolation(&ctx, &outcome)["container"]["digest"], digest);
     // The level (with the digest) is part of the key.
     let outcome = ctx.run(&["run", "--isolation", "process"]);
     assert_eq!(

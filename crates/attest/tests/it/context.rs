@@ -131,6 +131,14 @@ impl Outcome {
     }
 }
 
+/// A test needs `what`, which is not installed: fine locally (it says it skips), a failure
+/// under CI, where `.ci/run` installs everything the tests need.
+#[track_caller]
+pub fn skip_without(what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{what} is not installed: .ci/run installs it");
+    eprintln!("skipping: {what} is not installed");
+}
+
 pub fn filter(text: &str, root: &Path) -> String {
     let mut out = text.replace(&root.display().to_string(), "[TEMP]");
     for (pattern, replacement) in [

@@ -14,8 +14,7 @@ use crate::context::{Outcome, TEST_PATH, TestContext};
 fn bwrap_installed() -> bool {
     let found = TEST_PATH.split(':').any(|dir| Path::new(dir).join("bwrap").is_file());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "bubblewrap (`bwrap`) is not installed: .ci/run installs it");
-        eprintln!("skipping: bubblewrap (`bwrap`) is not installed");
+        crate::context::skip_without("bubblewrap (`bwrap`)");
     }
     found
 }
@@ -23,14 +22,13 @@ fn bwrap_installed() -> bool {
 fn strace_installed() -> bool {
     let found = TEST_PATH.split(':').any(|dir| Path::new(dir).join("strace").is_file());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "strace is not installed: .ci/run installs it");
-        eprintln!("skipping: strace is not installed");
+        crate::context::skip_without("strace");
     }
     found
 }
 
 /// The `isolation` the receipt of a run (by its `Receipt:` line) records for its first step.
-fn recorded_isolation(ctx: &TestContext, outcome: &Outcome) -> serde_json::Value {
+pub(crate) fn recorded_isolation(ctx: &TestContext, outcome: &Outcome) -> serde_json::Value {
     let line = outcome.stderr.lines().find_map(|l| l.strip_prefix("Receipt: ")).unwrap();
     let path = ctx.root().join(line.split(' ').next().unwrap());
     let statement = crate::receipts::decoded_statements(path.to_str().unwrap()).remove(0);
