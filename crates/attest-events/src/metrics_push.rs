@@ -96,15 +96,9 @@ pub fn prometheus_text(m: &RunMetrics) -> String {
 
 /// URL-safe base64 without padding, for a Pushgateway grouping-key value (`label@base64`).
 fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    if out.is_empty() { "=".to_owned() } else { out }
+    use base64::Engine as _;
+    // The Pushgateway spells the empty value `=`.
+    if bytes.is_empty() { "=".to_owned() } else { base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes) }
 }
 
 /// The Pushgateway URL of a pipeline's group under `endpoint`.

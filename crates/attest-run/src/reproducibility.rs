@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use attest_hash::{EntryKind, Manifest};
@@ -67,11 +67,6 @@ pub(crate) fn variations(env: &mut BTreeMap<String, String>, faketime: Option<&P
         applied.push("time (faketime +397 days)".to_owned());
     }
     (applied, prefix)
-}
-
-/// Finds `program` on the `PATH` of `env`.
-pub(crate) fn find_program(env: &BTreeMap<String, String>, program: &str) -> Option<PathBuf> {
-    env.get("PATH")?.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
 }
 
 /// Copies the files and symlinks of `inputs` from `root` into `copy` at the same paths.

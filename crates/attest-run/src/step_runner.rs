@@ -546,7 +546,7 @@ impl<'a> StepRunner<'a> {
         }
         let mut method = vec!["rebuilt from a clean copy of the inputs in another directory".to_owned()];
         if self.vary {
-            let faketime = crate::reproducibility::find_program(&second.env, "faketime");
+            let faketime = attest_exec::find_program(second.env.get("PATH").map(String::as_str), "faketime");
             let (applied, prefix) = crate::reproducibility::variations(&mut second.env, faketime.as_deref());
             method = vec![format!("rebuilt with varied {}", applied.join(", "))];
             let mut argv = prefix;
@@ -559,7 +559,7 @@ impl<'a> StepRunner<'a> {
             Ok(r) => return failed(format!("the second build exited with {:?}", r.exit)),
             Err(err) => return failed(error_chain(&err)),
         }
-        let diffoscope = crate::reproducibility::find_program(&first.env, "diffoscope");
+        let diffoscope = attest_exec::find_program(first.env.get("PATH").map(String::as_str), "diffoscope");
         let differences = crate::reproducibility::compare(outputs, self.root, copy.path(), diffoscope.as_deref());
         crate::Reproducibility { verified: differences.is_empty(), runs: 2, method: method.join("; "), differences }
     }

@@ -14,7 +14,7 @@ use super::bwrap_argv::namespace_args;
 use crate::ExecError;
 
 /// The first executable file called `name` in the directories of `search_path`.
-pub(crate) fn find_program(search_path: Option<&str>, name: &str) -> Option<PathBuf> {
+pub fn find_program(search_path: Option<&str>, name: &str) -> Option<PathBuf> {
     search_path?
         .split(':')
         .filter(|dir| dir.starts_with('/'))

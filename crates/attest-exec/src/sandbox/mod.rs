@@ -29,6 +29,8 @@
 mod bwrap_argv;
 mod file_trace;
 mod host_tools;
+
+pub use host_tools::find_program;
 mod input_mounts;
 mod output_stage;
 mod podman_argv;
