@@ -81,17 +81,19 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let run_id = attest_receipt::new_run_id();
     let history = RunHistory::begin(&loaded, &run_id, started, &options.targets, options.jobs, printer);
     let bus = EventBus::start(&loaded.pipeline.events, &loaded.workspace.root, &options.host_env, &run_id);
-    let steps: Vec<&str> = selected.iter().map(|&i| loaded.pipeline.steps[i].name.as_str()).collect();
-    bus.emit(
-        "pipeline.started",
-        None,
-        json!({
-            "pipeline": loaded.path.file_name().map(|n| n.to_string_lossy()),
-            "pipeline_digest": loaded.pipeline.digest.to_string(),
-            "steps": steps,
-            "jobs": options.jobs,
-        }),
-    );
+    if bus.wants("pipeline.started") {
+        let steps: Vec<&str> = selected.iter().map(|&i| loaded.pipeline.steps[i].name.as_str()).collect();
+        bus.emit(
+            "pipeline.started",
+            None,
+            json!({
+                "pipeline": loaded.path.file_name().map(|n| n.to_string_lossy()),
+                "pipeline_digest": loaded.pipeline.digest.to_string(),
+                "steps": steps,
+                "jobs": options.jobs,
+            }),
+        );
+    }
     // The environment snapshot spawns git and `TOOL --version`: taken beside the run.
     let (summary, environment) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| {
@@ -177,19 +179,21 @@ fn emit_outcome(
     signing: Option<&SigningKey>,
 ) {
     let kind = if summary.success() && receipt.is_some() { "pipeline.completed" } else { "pipeline.failed" };
-    bus.emit(
-        kind,
-        None,
-        json!({
-            "ran": summary.ran,
-            "cached": summary.cached,
-            "failed": summary.failed,
-            "skipped": summary.skipped,
-            "interrupted": summary.interrupted,
-            "duration": (summary.wall.as_secs_f64() * 1000.0).round() / 1000.0,
-            "receipt": shown,
-        }),
-    );
+    if bus.wants(kind) {
+        bus.emit(
+            kind,
+            None,
+            json!({
+                "ran": summary.ran,
+                "cached": summary.cached,
+                "failed": summary.failed,
+                "skipped": summary.skipped,
+                "interrupted": summary.interrupted,
+                "duration": (summary.wall.as_secs_f64() * 1000.0).round() / 1000.0,
+                "receipt": shown,
+            }),
+        );
+    }
     if let (Some(signing), Some(file)) = (signing, receipt)
         && bus.wants("signature.created")
     {
