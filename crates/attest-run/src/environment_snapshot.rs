@@ -37,11 +37,28 @@ fn command_output(program: &str, args: &[&str], cwd: &Path, path_env: Option<&st
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Commit, branch and dirtiness from one `git status --porcelain=v2 --branch` (one
-/// process instead of three; `--no-optional-locks` so that attest never writes the index).
+/// Commit, branch and dirtiness. A cheap `git rev-parse` gives commit, tree and branch;
+/// when git's index then proves the tree clean (see [`crate::git_index`]) that is the
+/// answer, and otherwise one `git status --porcelain=v2 --branch` decides (one process
+/// instead of three; `--no-optional-locks` so that attest never writes the index).
 fn git_info(root: &Path, path_env: Option<&str>) -> Option<GitInfo> {
+    let args =
+        ["rev-parse", "--show-toplevel", "--git-path", "index", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD"];
+    if let Some(info) = command_output("git", &args, root, path_env).and_then(|out| clean_from_index(root, &out)) {
+        return Some(info);
+    }
     let args = ["--no-optional-locks", "status", "--porcelain=v2", "--branch", "--untracked-files=no"];
     parse_git_status(&command_output("git", &args, root, path_env)?)
+}
+
+/// The clean [`GitInfo`] when `rev_parse` (the output of the `rev-parse` above) and the
+/// index show that nothing changed; `None` when only `git status` can tell.
+fn clean_from_index(root: &Path, rev_parse: &str) -> Option<GitInfo> {
+    let mut lines = rev_parse.lines().map(str::trim);
+    let (top, index, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    crate::git_index::clean_against_index(Path::new(top), &root.join(index), tree)?;
+    let branch = head.strip_prefix("refs/heads/").map(str::to_owned);
+    Some(GitInfo { commit: commit.to_owned(), branch, dirty: false })
 }
 
 fn parse_git_status(text: &str) -> Option<GitInfo> {
@@ -128,5 +145,50 @@ mod tests {
         assert_eq!(info.branch, None);
         assert!(info.dirty);
         assert!(parse_git_status("# branch.oid (initial)\n# branch.head main\n").is_none());
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=trunk"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The fast path (git's index) and `git status` agree on every state of a real
+    /// repository, from the workspace root and from a subdirectory of the repository.
+    #[test]
+    fn git_info_matches_git_status_in_every_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(git_info(root, None), None, "not a repository");
+        git(root, &["init", "-q"]);
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.txt"), "a").unwrap();
+        assert_eq!(git_info(root, None), None, "no commit yet");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        git(root, &["add", "."]);
+        git(root, &["commit", "-q", "-m", "one"]);
+        let commit = git(root, &["rev-parse", "HEAD"]);
+        let expect = |dirty, branch: Option<&str>| {
+            Some(GitInfo { commit: commit.clone(), branch: branch.map(str::to_owned), dirty })
+        };
+        assert_eq!(git_info(root, None), expect(false, Some("trunk")));
+        assert_eq!(git_info(&root.join("sub"), None), expect(false, Some("trunk")));
+        // Same content, new mtime: the index cannot prove it, git status compares contents.
+        std::fs::write(root.join("sub/a.txt"), "a").unwrap();
+        assert_eq!(git_info(root, None), expect(false, Some("trunk")));
+        std::fs::write(root.join("sub/a.txt"), "b").unwrap();
+        assert_eq!(git_info(root, None), expect(true, Some("trunk")));
+        git(root, &["checkout", "-q", "sub/a.txt"]);
+        git(root, &["checkout", "-q", "--detach"]);
+        assert_eq!(git_info(root, None), expect(false, None));
+        std::fs::write(root.join("new.txt"), "untracked files do not count").unwrap();
+        assert_eq!(git_info(root, None), expect(false, None));
+        git(root, &["add", "new.txt"]);
+        assert_eq!(git_info(root, None), expect(true, None));
     }
 }

@@ -17,6 +17,7 @@ mod coordinator;
 mod deterministic;
 mod environment_snapshot;
 mod event_reporter;
+mod git_index;
 mod history_rows;
 mod key_record;
 mod last_keys;

@@ -1,0 +1,304 @@
+//! A fast proof that a git work tree is clean, read from git's own index (the `DIRC`
+//! file format, versions 2 and 3) instead of running `git status`.
+//!
+//! `git status` over a large tree costs more than the rest of a null run (it re-reads
+//! the index, stats every tracked file and refreshes its view on several threads). The
+//! common case, a tree where nothing changed since the index was written, needs only
+//! the index and one `lstat` per entry. So [`clean_against_index`] answers
+//! `Some(Clean)` only when every check passes the way git's own would: each entry's
+//! recorded stat data (mtime and ctime to the nanosecond, inode, device, mode, owner,
+//! size) matches the file, no entry is racily clean (modified in the same instant the
+//! index was written), no entry carries a flag this reader does not handle (conflicts,
+//! assume-unchanged, skip-worktree, intent-to-add), and the index's cache tree (the
+//! `TREE` extension) names HEAD's tree, so nothing is staged either. Anything else,
+//! including any doubt, answers `None` and the caller asks `git status`, which then
+//! compares contents. The fast path can therefore say "clean" wrongly only where git's
+//! own stat check would.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Entry flag bits (the 16-bit flags field).
+const ASSUME_VALID: u16 = 0x8000;
+const EXTENDED: u16 = 0x4000;
+const STAGE_MASK: u16 = 0x3000;
+const NAME_MASK: u16 = 0x0fff;
+
+/// The fixed part of an entry: ten 32-bit stat fields, a SHA-1 and the flags.
+const ENTRY_FIXED: usize = 40 + 20 + 2;
+
+/// One index entry's stat data, as git records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    path: String,
+    ctime: (u32, u32),
+    mtime: (u32, u32),
+    dev: u32,
+    ino: u32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u32,
+}
+
+/// What an index file says, when this reader understands all of it.
+#[derive(Debug)]
+struct Index {
+    entries: Vec<Entry>,
+    /// The root of the cache tree, when it is valid.
+    root_tree: Option<String>,
+}
+
+fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses an index of version 2 or 3 with SHA-1 object names. `None` for anything else
+/// (version 4's compressed paths, split or sparse indexes, flags this reader does not
+/// handle, a truncated file).
+fn parse(bytes: &[u8]) -> Option<Index> {
+    if bytes.get(..4)? != b"DIRC" {
+        return None;
+    }
+    let version = be32(bytes, 4)?;
+    if version != 2 && version != 3 {
+        return None;
+    }
+    let count = usize::try_from(be32(bytes, 8)?).ok()?;
+    let body_end = bytes.len().checked_sub(20)?; // the trailing SHA-1 of the file
+    let mut at = 12;
+    let mut entries = Vec::with_capacity(count.min(body_end / ENTRY_FIXED));
+    for _ in 0..count {
+        let field = |i: usize| be32(bytes, at + 4 * i);
+        let flags = be16(bytes, at + 60)?;
+        if flags & (ASSUME_VALID | STAGE_MASK) != 0 {
+            return None;
+        }
+        let mut name_at = at + ENTRY_FIXED;
+        if flags & EXTENDED != 0 {
+            // skip-worktree and intent-to-add live here: either changes what "clean" means.
+            if version < 3 || be16(bytes, name_at)? != 0 {
+                return None;
+            }
+            name_at += 2;
+        }
+        let name_len = bytes.get(name_at..body_end)?.iter().position(|&b| b == 0)?;
+        if usize::from(flags & NAME_MASK) != name_len.min(usize::from(NAME_MASK)) {
+            return None;
+        }
+        let path = std::str::from_utf8(&bytes[name_at..name_at + name_len]).ok()?.to_owned();
+        entries.push(Entry {
+            path,
+            ctime: (field(0)?, field(1)?),
+            mtime: (field(2)?, field(3)?),
+            dev: field(4)?,
+            ino: field(5)?,
+            mode: field(6)?,
+            uid: field(7)?,
+            gid: field(8)?,
+            size: field(9)?,
+        });
+        // Entries are NUL-padded to a multiple of eight bytes (one to eight NULs).
+        let entry_len = name_at - at + name_len;
+        at += (entry_len + 8) & !7;
+    }
+    let mut root_tree = None;
+    let body = bytes.get(..body_end)?;
+    while at + 8 <= body_end {
+        let signature = &body[at..at + 4];
+        let len = usize::try_from(be32(body, at + 4)?).ok()?;
+        let data = body.get(at + 8..(at + 8).checked_add(len)?)?;
+        match signature {
+            b"TREE" => root_tree = root_of_cache_tree(data),
+            // A split index keeps entries elsewhere; a sparse one collapses directories.
+            b"link" | b"sdir" => return None,
+            _ => {}
+        }
+        at += 8 + len;
+    }
+    Some(Index { entries, root_tree })
+}
+
+/// The root tree's object name from a `TREE` extension, when the root is valid:
+/// `"" NUL entry_count SP subtrees LF sha1` (an entry count of -1 means invalid).
+fn root_of_cache_tree(data: &[u8]) -> Option<String> {
+    let (&0, rest) = data.split_first()? else { return None };
+    let line_end = rest.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+    let (entry_count, _subtrees) = line.split_once(' ')?;
+    if entry_count.parse::<i64>().ok()? < 0 {
+        return None;
+    }
+    rest.get(line_end + 1..line_end + 21).map(hex)
+}
+
+/// Git's file mode for what `lstat` saw, as the index records it.
+fn index_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    let file_type = meta.file_type();
+    if file_type.is_symlink() {
+        Some(0o120_000)
+    } else if file_type.is_file() {
+        Some(if meta.mode() & 0o100 != 0 { 0o100_755 } else { 0o100_644 })
+    } else {
+        None
+    }
+}
+
+/// Whether the file at `path` still has the stat data `entry` recorded, and was not
+/// modified in the same instant as the index (`index_mtime`) was written.
+fn unchanged(entry: &Entry, meta: &std::fs::Metadata, index_mtime: (i64, i64)) -> bool {
+    // The index keeps the low 32 bits of each field.
+    let low = |v: i64| v as u32;
+    let lowu = |v: u64| v as u32;
+    let mtime = (meta.mtime(), meta.mtime_nsec());
+    index_mode(meta) == Some(entry.mode)
+        && entry.mtime == (low(mtime.0), low(mtime.1))
+        && entry.ctime == (low(meta.ctime()), low(meta.ctime_nsec()))
+        && entry.ino == lowu(meta.ino())
+        && entry.dev == lowu(meta.dev())
+        && entry.uid == meta.uid()
+        && entry.gid == meta.gid()
+        && entry.size == lowu(meta.size())
+        && mtime < index_mtime
+}
+
+/// The result of the fast check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Clean;
+
+/// `Some(Clean)` when the work tree at `top` provably matches the index at `index_path`
+/// and the index matches HEAD's tree `head_tree`; `None` when that cannot be shown
+/// this way (the caller then asks `git status`).
+pub(crate) fn clean_against_index(top: &Path, index_path: &Path, head_tree: &str) -> Option<Clean> {
+    let index_meta = std::fs::metadata(index_path).ok()?;
+    let bytes = std::fs::read(index_path).ok()?;
+    let index = parse(&bytes)?;
+    if index.root_tree.as_deref() != Some(head_tree) {
+        return None;
+    }
+    let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
+    for entry in &index.entries {
+        let meta = std::fs::symlink_metadata(top.join(&entry.path)).ok()?;
+        if !unchanged(entry, &meta, index_mtime) {
+            return None;
+        }
+    }
+    Some(Clean)
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A committed repository whose index was written a moment after its files (so no
+    /// entry is racily clean).
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q"]);
+        std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
+        for (name, text) in [("a.txt", "a"), ("src/b.c", "int b;"), ("src/deep/c.h", "#define C 1")] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        std::os::unix::fs::symlink("a.txt", dir.path().join("link")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "one"]);
+        dir
+    }
+
+    fn check(dir: &Path) -> Option<Clean> {
+        let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
+        clean_against_index(dir, &dir.join(".git/index"), &tree)
+    }
+
+    #[test]
+    fn parses_what_git_writes() {
+        let dir = repo();
+        let index = parse(&std::fs::read(dir.path().join(".git/index")).unwrap()).unwrap();
+        let paths: Vec<&str> = index.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a.txt", "link", "src/b.c", "src/deep/c.h"]);
+        assert_eq!(index.entries[1].mode, 0o120_000);
+        assert_eq!(index.entries[2].size, 6);
+        assert_eq!(index.root_tree.as_deref(), Some(git(dir.path(), &["rev-parse", "HEAD^{tree}"]).as_str()));
+    }
+
+    #[test]
+    fn a_fresh_commit_is_clean_and_every_change_falls_back_to_git() {
+        let dir = repo();
+        assert_eq!(check(dir.path()), Some(Clean));
+
+        // A touched file: same content, new stat data; only git can tell it is clean.
+        let touched = repo();
+        std::fs::write(touched.path().join("src/b.c"), "int b;").unwrap();
+        assert_eq!(check(touched.path()), None);
+
+        let edited = repo();
+        std::fs::write(edited.path().join("a.txt"), "changed").unwrap();
+        assert_eq!(check(edited.path()), None);
+
+        let deleted = repo();
+        std::fs::remove_file(deleted.path().join("src/deep/c.h")).unwrap();
+        assert_eq!(check(deleted.path()), None);
+
+        let chmodded = repo();
+        std::fs::set_permissions(chmodded.path().join("a.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(check(chmodded.path()), None);
+    }
+
+    #[test]
+    fn staged_changes_and_special_entries_fall_back() {
+        // A staged change: the index's tree is no longer HEAD's.
+        let staged = repo();
+        std::fs::write(staged.path().join("new.txt"), "new").unwrap();
+        git(staged.path(), &["add", "new.txt"]);
+        git(staged.path(), &["write-tree"]);
+        assert_eq!(check(staged.path()), None);
+
+        let assumed = repo();
+        git(assumed.path(), &["update-index", "--assume-unchanged", "a.txt"]);
+        assert_eq!(check(assumed.path()), None);
+
+        let intent = repo();
+        std::fs::write(intent.path().join("later.txt"), "x").unwrap();
+        git(intent.path(), &["add", "-N", "later.txt"]);
+        assert_eq!(check(intent.path()), None);
+
+        let v4 = repo();
+        git(v4.path(), &["update-index", "--index-version", "4"]);
+        assert!(parse(&std::fs::read(v4.path().join(".git/index")).unwrap()).is_none());
+    }
+
+    #[test]
+    fn damaged_indexes_are_refused_not_misread() {
+        let dir = repo();
+        let bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
+        for cut in [0, 3, 12, 40, bytes.len() / 2, bytes.len() - 21] {
+            assert!(parse(&bytes[..cut]).is_none(), "truncated at {cut}");
+        }
+        let mut wrong = bytes.clone();
+        wrong[0] = b'X';
+        assert!(parse(&wrong).is_none());
+    }
+}
