@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Per-step overhead of `isolation: sandbox` (bubblewrap) against `isolation: process`.
+# Per-step overhead of the four isolation levels: process, sandbox (bubblewrap),
+# container (podman) and vm (QEMU).
 #
 # 50 trivial steps (`true`), run with --no-cache so that every step executes, with -j 1
 # (the overhead adds up serially) and -j 2, plus two sandboxed variants where each step
 # declares 200 input files: in a directory holding only them (bound whole: one mount)
 # and in one that also holds an undeclared file (bound one by one: 200 mounts).
+# Containers run a busybox image built offline (`podman import`, as the tests do) when
+# podman and busybox-static are installed; VMs boot the default kernel when QEMU is
+# installed (few runs: each VM step takes seconds under TCG).
 #
 #   cargo build --release && bench/isolation.sh            # needs hyperfine, bwrap
-#   ATTEST=/path/to/attest RUNS=20 bench/isolation.sh
+#   ATTEST=/path/to/attest RUNS=20 VM_RUNS=2 bench/isolation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEST="${ATTEST:-$PWD/target/release/attest}"
 RUNS="${RUNS:-10}"
+VM_RUNS="${VM_RUNS:-2}"
 STEPS=50
 for tool in hyperfine bwrap python3; do
     command -v "$tool" >/dev/null || { echo "bench/isolation.sh needs $tool" >&2; exit 1; }
@@ -51,11 +56,41 @@ hyperfine --warmup 2 --runs "$RUNS" --export-json "$work/results.json" \
     -n "sandbox -j2" "$(run "$trivial" 2 sandbox)" \
     -n "sandbox -j1, 200 inputs, 1 mount" "$(run "$whole" 1 sandbox)" \
     -n "sandbox -j1, 200 inputs, 200 mounts" "$(run "$one_by_one" 1 sandbox)"
+results=("$work/results.json")
 
-python3 - "$work/results.json" "$STEPS" <<'EOF'
+# Containers: a busybox image imported offline, its digest pinned in every step.
+if command -v podman >/dev/null && [ -x /bin/busybox ]; then
+    rootfs="$work/rootfs"
+    mkdir -p "$rootfs/bin"
+    cp /bin/busybox "$rootfs/bin/"
+    for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
+    tar -C "$rootfs" -cf "$work/rootfs.tar" .
+    podman import --quiet "$work/rootfs.tar" localhost/attest-bench-busybox:latest >/dev/null
+    digest="$(podman image inspect --format '{{.Digest}}' localhost/attest-bench-busybox:latest)"
+    containers="$(pipeline containers "[]")"
+    sed -i "s|inputs: \[\] }|inputs: [], isolation: container, image: \"localhost/attest-bench-busybox@$digest\" }|" "$containers/attest.yaml"
+    hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/containers.json" \
+        -n "container -j1" "cd $containers && $ATTEST run --no-cache -q -j 1" \
+        -n "container -j2" "cd $containers && $ATTEST run --no-cache -q -j 2"
+    results+=("$work/containers.json")
+else
+    echo "isolation.sh: podman or busybox-static missing: no container rows" >&2
+fi
+
+# VMs: the default kernel under TCG (or KVM with ATTEST_VM_ACCEL=kvm); the first run
+# unpacks the kernel and builds the initramfs (not timed: --warmup 1).
+if command -v qemu-system-x86_64 >/dev/null; then
+    hyperfine --warmup 1 --runs "$VM_RUNS" --export-json "$work/vms.json" \
+        -n "vm -j2" "$(run "$trivial" 2 vm)"
+    results+=("$work/vms.json")
+else
+    echo "isolation.sh: qemu-system-x86_64 missing: no vm rows" >&2
+fi
+
+python3 - "$STEPS" "${results[@]}" <<'EOF'
 import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-steps = int(sys.argv[2])
+steps = int(sys.argv[1])
+results = {r["command"]: r for path in sys.argv[2:] for r in json.load(open(path))["results"]}
 base = {"-j1": results["process -j1"]["median"], "-j2": results["process -j2"]["median"]}
 print(f"\n| run ({steps} steps, --no-cache) | median | per step | overhead per step vs process |")
 print("|---|---|---|---|")

@@ -95,6 +95,12 @@ pub enum ExecError {
         /// What bubblewrap said.
         message: String,
     },
+    /// A VM step cannot run on this host, or its guest stopped before the command ended.
+    #[error("{message}")]
+    VmUnavailable {
+        /// What is missing or what happened.
+        message: String,
+    },
     /// A `sandbox.system_paths` entry does not exist on this host.
     #[error("sandbox system path `{path}` does not exist on this host")]
     SystemPathMissing {

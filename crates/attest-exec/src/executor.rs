@@ -50,7 +50,26 @@ impl Executor for ProcessExecutor {
         // Outputs go back to the workspace whether or not the command could run.
         let report = sandbox.finish();
         let mut result = result?;
-        result.sandbox = Some(report?);
+        let report = report?;
+        if spec.vm.is_some() {
+            // QEMU exits 0 when the guest powers off; the command's code is the guest's.
+            match (report.guest_exit, result.exit) {
+                (Some(code), _) => result.exit = Exit::Code(code),
+                (None, Exit::Signal(_)) => {}
+                (None, _) => {
+                    let console = String::from_utf8_lossy(&result.output);
+                    let tail: Vec<&str> = console.lines().rev().take(5).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    return Err(ExecError::VmUnavailable {
+                        message: format!(
+                            "the virtual machine stopped before the command finished; its console ended with: {}",
+                            if tail.is_empty() { "(nothing)".to_owned() } else { tail.join(" | ") }
+                        ),
+                    });
+                }
+            }
+        }
+        result.sandbox = Some(report);
         Ok(result)
     }
 }

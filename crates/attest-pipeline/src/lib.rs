@@ -25,11 +25,11 @@ pub use graph::Graph;
 pub use node::Location;
 pub use pipeline::{
     AttestationSettings, CacheSettings, ContainerImage, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES,
-    EventHandler, HandlerTarget, Pipeline, SandboxSettings, Step, WORKSPACE_STEP_NAME_RULE,
+    EventHandler, HandlerTarget, Pipeline, SandboxSettings, Step, VmImage, WORKSPACE_STEP_NAME_RULE,
 };
 pub use raw_pipeline::{
     HandlerKind, Isolation, RawAttestation, RawCacheSettings, RawEvents, RawHandler, RawPipeline, RawSandbox, RawStep,
-    RawStepAttestation, json_schema,
+    RawStepAttestation, RawVmImage, json_schema,
 };
 pub use ready_queue::ReadyQueue;
 pub use units::parse_size;

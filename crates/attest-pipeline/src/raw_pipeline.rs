@@ -107,6 +107,10 @@ pub struct RawStep {
     /// `attest run --isolation sandbox`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<RawSandbox>,
+    /// The kernel (and optionally initramfs) of `isolation: vm`; by default the newest
+    /// `/boot/vmlinuz-*` and an initramfs attest builds from busybox-static.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_image: Option<RawVmImage>,
     /// Per-step attestation settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<RawStepAttestation>,
@@ -123,7 +127,8 @@ pub enum Isolation {
     /// A container (podman) running `image`: read-only root, no network, only declared
     /// inputs visible, only declared outputs writable.
     Container,
-    /// A virtual machine.
+    /// A QEMU virtual machine booting `vm_image`: inputs shared read-only over
+    /// virtio-9p, outputs copied back, no network.
     Vm,
 }
 
@@ -166,6 +171,19 @@ pub struct RawSandbox {
     /// inside the sandbox, e.g. `[/etc/ssl, /opt/toolchain]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system_paths: Vec<String>,
+}
+
+/// The virtual machine of an `isolation: vm` step.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVmImage {
+    /// Absolute host path of the kernel to boot, e.g. `/boot/vmlinuz-6.1.0-28-cloud-amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Absolute host path of an initramfs following attest's guest protocol (see the
+    /// README); without it attest builds one from busybox-static and the kernel's modules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initramfs: Option<String>,
 }
 
 /// Per-step attestation settings.

@@ -35,7 +35,7 @@ pub use statement::{
     Annotations, BUILD_TYPE, BUILDER_ID, BuildDefinition, BuildMetadata, Builder, ContainerParameters,
     DeterministicRun, DigestSet, EnvironmentSnapshot, ExternalParameters, GitInfo, InternalParameters,
     IsolationParameters, PipelineRef, Provenance, ReproducibilityClaim, ResourceDescriptor, RunDetails, RunInfo,
-    SLSA_PROVENANCE, STATEMENT_TYPE, SandboxParameters, Scope, SignerRef, Statement, StepParameters,
+    SLSA_PROVENANCE, STATEMENT_TYPE, SandboxParameters, Scope, SignerRef, Statement, StepParameters, VmParameters,
 };
 pub use timestamp::{compact, parse_rfc3339, rfc3339};
 pub use verification::{Check, CheckStatus, ReceiptReadError, Report, VerifyOptions, verify};

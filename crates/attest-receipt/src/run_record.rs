@@ -382,6 +382,16 @@ mod tests {
                         network: "none".to_owned(),
                         read_only_root: true,
                     }),
+                    vm: (name == "d").then(|| crate::VmParameters {
+                        engine: "qemu microvm".to_owned(),
+                        kernel: "/boot/vmlinuz-6.1.0-28-amd64".to_owned(),
+                        kernel_digest: format!("sha256:{}", "cd".repeat(32)),
+                        initramfs: "attest".to_owned(),
+                        initramfs_digest: format!("sha256:{}", "ef".repeat(32)),
+                        root: "/work".to_owned(),
+                        writable: vec![format!("out/{name}")],
+                        network: "none".to_owned(),
+                    }),
                 }),
             },
             inputs: vec![("src/ä.txt".to_owned(), Hex32([1; 32])), ("shared".to_owned(), Hex32([2; 32]))],
@@ -415,11 +425,16 @@ mod tests {
             },
             sign_all_steps: true,
             deterministic: Some(crate::DeterministicRun { source_date_epoch: 1_700_000_000, umask: 0o22 }),
-            steps: vec![step("a", "succeeded", true), step("b", "succeeded", false), step("c", "failed", true)],
+            steps: vec![
+                step("a", "succeeded", true),
+                step("b", "succeeded", false),
+                step("c", "failed", true),
+                step("d", "succeeded", true),
+            ],
         };
         let signer = SignerRef { keyid: "k".to_owned(), public_key: "pem".to_owned() };
         let payloads: Vec<Vec<u8>> = record.statement_payloads(Some(&signer)).collect();
-        assert_eq!(payloads.len(), 3, "run + the two succeeded steps");
+        assert_eq!(payloads.len(), 4, "run + the three succeeded steps");
         for payload in &payloads {
             let statement: Statement = serde_json::from_slice(payload).unwrap();
             assert_eq!(serde_json::to_vec(&statement).unwrap(), *payload, "{}", String::from_utf8_lossy(payload));
@@ -427,6 +442,6 @@ mod tests {
         let run: Statement = serde_json::from_slice(&payloads[0]).unwrap();
         assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
         assert_eq!(run.steps()[0].inputs, ["src/ä.txt", "shared"]);
-        assert_eq!(run.predicate.run_details.byproducts.len(), 2);
+        assert_eq!(run.predicate.run_details.byproducts.len(), 3);
     }
 }

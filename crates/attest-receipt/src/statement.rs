@@ -244,8 +244,8 @@ pub struct StepParameters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IsolationParameters {
-    /// The level: `process` (a child process with a strict environment), `sandbox` or
-    /// `container`.
+    /// The level: `process` (a child process with a strict environment), `sandbox`,
+    /// `container` or `vm`.
     pub level: String,
     /// What the sandbox showed and allowed (`sandbox` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +253,32 @@ pub struct IsolationParameters {
     /// The image and settings of a container step (`container` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerParameters>,
+    /// The kernel, initramfs and settings of a virtual machine step (`vm` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmParameters>,
+}
+
+/// What a VM step booted and how. Its inputs and the outputs of the steps it needs were
+/// shared read-only below `root` (virtio-9p); nothing else of the workspace existed inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VmParameters {
+    /// The virtual machine monitor and machine type (`qemu microvm`).
+    pub engine: String,
+    /// The kernel file on the host.
+    pub kernel: String,
+    /// Its digest, `sha256:<64 hex>`.
+    pub kernel_digest: String,
+    /// The initramfs file on the host, or `attest` for the one attest builds.
+    pub initramfs: String,
+    /// Its digest (for attest's own: of its recipe: busybox, modules, guest protocol).
+    pub initramfs_digest: String,
+    /// Where the workspace was shared (`/work`).
+    pub root: String,
+    /// Workspace paths the step could write: its declared outputs.
+    pub writable: Vec<String>,
+    /// `none`: no network device.
+    pub network: String,
 }
 
 /// The image and settings of a container step. Its inputs and the outputs of the steps it

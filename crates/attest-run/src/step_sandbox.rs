@@ -1,10 +1,10 @@
 //! `isolation: sandbox` in a run: the sandbox a step's command gets, how undeclared reads
 //! and writes fail the step, and what the receipt records about the isolation.
 
-use attest_exec::{ExecResult, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxSpec};
+use attest_exec::{ExecResult, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxSpec, VmSpec};
 use attest_hash::EntryKind;
 use attest_pipeline::{Isolation, Step};
-use attest_receipt::{ContainerParameters, IsolationParameters, SandboxParameters};
+use attest_receipt::{ContainerParameters, IsolationParameters, SandboxParameters, VmParameters};
 
 use crate::step_runner::StepRunner;
 use crate::{Failure, KeyRecord, RunEvent, Workspace};
@@ -13,7 +13,7 @@ impl StepRunner<'_> {
     /// The sandbox of `step`'s execution, when it runs in one: its resolved inputs and the
     /// declared outputs of the steps it needs are visible, its declared outputs writable.
     pub(crate) fn sandbox_spec(&self, index: usize, step: &Step, record: &KeyRecord) -> Option<SandboxSpec> {
-        if !matches!(step.isolation, Isolation::Sandbox | Isolation::Container) {
+        if !matches!(step.isolation, Isolation::Sandbox | Isolation::Container | Isolation::Vm) {
             return None;
         }
         let mut visible: Vec<String> = record
@@ -39,6 +39,7 @@ impl StepRunner<'_> {
             // podman refuses the empty reference rather than bubblewrap running the step.
             container: (step.isolation == Isolation::Container)
                 .then(|| step.image.as_ref().map_or_else(String::new, |image| image.reference.clone())),
+            vm: (step.isolation == Isolation::Vm).then(|| vm_spec(self.root, step)),
         })
     }
 
@@ -112,18 +113,56 @@ pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
         }),
         _ => None,
     };
-    IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox, container }
+    let vm = (step.isolation == Isolation::Vm).then(|| {
+        let boot = vm_boot(step);
+        VmParameters {
+            engine: "qemu microvm".to_owned(),
+            kernel: boot.as_ref().map_or_else(|_| String::new(), |b| b.kernel.display().to_string()),
+            kernel_digest: boot.as_ref().map_or_else(|_| String::new(), |b| b.kernel_sha256.clone()),
+            initramfs: match boot.as_ref().ok().and_then(|b| b.initramfs.as_ref()) {
+                Some(path) => path.display().to_string(),
+                None => "attest".to_owned(),
+            },
+            initramfs_digest: boot.as_ref().map_or_else(|_| String::new(), |b| b.initramfs_sha256.clone()),
+            root: SANDBOX_ROOT.to_owned(),
+            writable: step.outputs.iter().map(ToString::to_string).collect(),
+            network: "none".to_owned(),
+        }
+    });
+    IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox, container, vm }
+}
+
+/// The VM settings of `step` for the executor.
+fn vm_spec(root: &std::path::Path, step: &Step) -> VmSpec {
+    let settings = step.vm_image.clone().unwrap_or_default();
+    VmSpec {
+        kernel: settings.kernel.map(Into::into),
+        initramfs: settings.initramfs.map(Into::into),
+        cache_dir: Workspace::new(root).vm_dir(),
+    }
+}
+
+/// What `step` boots on this host (the digests are memoised by attest-exec).
+fn vm_boot(step: &Step) -> Result<attest_exec::VmBoot, attest_exec::ExecError> {
+    let path = std::env::var("PATH").ok();
+    attest_exec::resolve_vm(&vm_spec(std::path::Path::new("."), step), path.as_deref())
 }
 
 /// How a sandboxed step's system paths enter its cache key: appended to the level
 /// (`sandbox:/etc/ssl,/opt/tool`), so that keys of sandboxed steps without system paths,
-/// and of every other step, are unchanged.
+/// and of every other step, are unchanged. A container step's key has its image digest,
+/// a VM step's the digests of its kernel and initramfs.
 pub(crate) fn isolation_key(step: &Step) -> String {
     match (step.isolation, step.sandbox.system_paths.is_empty()) {
         (Isolation::Sandbox, false) => format!("sandbox:{}", step.sandbox.system_paths.join(",")),
         (Isolation::Container, _) => match &step.image {
             Some(image) => format!("container:{}", image.digest),
             None => "container".to_owned(),
+        },
+        (Isolation::Vm, _) => match vm_boot(step) {
+            Ok(boot) => format!("vm:{}:{}", boot.kernel_sha256, boot.initramfs_sha256),
+            // The step fails when it runs, with this error; the key only has to differ.
+            Err(_) => "vm:unavailable".to_owned(),
         },
         (level, _) => level.as_str().to_owned(),
     }
@@ -162,7 +201,7 @@ mod tests {
         assert!(sandbox.system_paths.ends_with(&["/etc/ssl".to_owned(), "/opt".to_owned()]));
         assert_eq!(
             isolation_parameters(&pipeline.steps[2]),
-            IsolationParameters { level: "process".to_owned(), sandbox: None, container: None }
+            IsolationParameters { level: "process".to_owned(), sandbox: None, container: None, vm: None }
         );
     }
 }

@@ -49,6 +49,11 @@ impl Workspace {
         self.attest_dir().join("sandbox")
     }
 
+    /// `.attest/vm`: the kernels and initramfs images VM steps boot, by digest.
+    pub fn vm_dir(&self) -> PathBuf {
+        self.attest_dir().join("vm")
+    }
+
     /// `.attest/lock`, held by runs and cache maintenance.
     pub fn lock_path(&self) -> PathBuf {
         self.attest_dir().join("lock")

@@ -209,6 +209,10 @@ pub(crate) enum IsolationLevel {
     /// Hermetic: Linux namespaces through bubblewrap; only declared inputs visible, only
     /// declared outputs writable, no network.
     Sandbox,
+    /// A podman container of each step's `image:` (every step needs one).
+    Container,
+    /// A QEMU virtual machine booting each step's `vm_image` (or the default kernel).
+    Vm,
 }
 
 impl IsolationLevel {
@@ -216,6 +220,8 @@ impl IsolationLevel {
         match self {
             IsolationLevel::Process => attest_pipeline::Isolation::Process,
             IsolationLevel::Sandbox => attest_pipeline::Isolation::Sandbox,
+            IsolationLevel::Container => attest_pipeline::Isolation::Container,
+            IsolationLevel::Vm => attest_pipeline::Isolation::Vm,
         }
     }
 }

@@ -34,6 +34,11 @@ pub use host_tools::find_program;
 mod input_mounts;
 mod output_stage;
 mod podman_argv;
+mod vm_boot;
+mod vm_guest;
+
+pub use vm_boot::{VmBoot, VmSpec, resolve_vm};
+pub use vm_guest::vm_accel;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -78,6 +83,9 @@ pub struct SandboxSpec {
     /// Run in a container from this image (`isolation: container`, a reference pinned by
     /// digest) with podman instead of bubblewrap; the same inputs and outputs.
     pub container: Option<String>,
+    /// Run in a QEMU virtual machine (`isolation: vm`) instead; the same inputs and
+    /// outputs, shared over virtio-9p.
+    pub vm: Option<VmSpec>,
 }
 
 /// What a sandboxed command did beyond its exit status.
@@ -88,6 +96,9 @@ pub struct SandboxReport {
     pub undeclared_reads: Vec<String>,
     /// Paths it created beside its declared outputs (discarded), sorted.
     pub undeclared_writes: Vec<String>,
+    /// The exit code of the command inside a VM (`None`: not a VM step, or the guest
+    /// stopped before the command finished).
+    pub guest_exit: Option<i32>,
 }
 
 /// A sandbox ready to run: its command line, and what to undo afterwards.
@@ -100,6 +111,8 @@ pub(crate) struct Sandbox {
     expected: HashSet<String>,
     /// podman and the container's name, for a container step.
     container: Option<(PathBuf, String)>,
+    /// The `meta` share of a VM step (deleted when dropped).
+    vm_meta: Option<tempfile::TempDir>,
 }
 
 /// Containers started by this process (their names must be unique on the host).
@@ -111,6 +124,9 @@ impl Sandbox {
     pub(crate) fn prepare(request: &ExecRequest, spec: &SandboxSpec) -> Result<Self, ExecError> {
         if let Some(image) = &spec.container {
             return Self::prepare_container(request, spec, image);
+        }
+        if let Some(vm) = &spec.vm {
+            return Self::prepare_vm(request, spec, vm);
         }
         let search_path = spec.search_path.as_deref();
         let bwrap = host_tools::find_program(search_path, "bwrap").ok_or(ExecError::ProgramNotFound {
@@ -171,7 +187,7 @@ impl Sandbox {
         }
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
-        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None })
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, vm_meta: None })
     }
 
     /// A container step: `podman run` with the same read-only inputs and staged outputs
@@ -224,7 +240,56 @@ impl Sandbox {
         if !working_dir.is_empty() {
             expected.insert(working_dir.to_owned());
         }
-        Ok(Self { argv, spec: spec.clone(), stage, expected, container: Some((podman, name)) })
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: Some((podman, name)), vm_meta: None })
+    }
+
+    /// A VM step: QEMU booting the step's kernel and initramfs, with the declared inputs
+    /// in a read-only view of the workspace and the staged outputs writable (see
+    /// `vm_guest`).
+    fn prepare_vm(request: &ExecRequest, spec: &SandboxSpec, vm: &VmSpec) -> Result<Self, ExecError> {
+        let search_path = spec.search_path.as_deref();
+        let qemu = host_tools::find_program(search_path, "qemu-system-x86_64").ok_or(ExecError::ProgramNotFound {
+            needed_for: "isolation `vm`",
+            package: "qemu-system-x86",
+            program: "qemu-system-x86_64",
+        })?;
+        let writable = writable_dirs(&spec.outputs);
+        if writable.iter().any(String::is_empty) {
+            return Err(ExecError::VmUnavailable {
+                message: "isolation `vm` needs every output inside a directory (e.g. `out/result.txt`): the \
+                          workspace root is the guest's read-only share"
+                    .to_owned(),
+            });
+        }
+        let boot = resolve_vm(vm, search_path)?;
+        let (kernel, initramfs) = vm_boot::boot_files(&boot, &vm.cache_dir, search_path)?;
+        let scratch = &spec.scratch;
+        if std::fs::symlink_metadata(scratch).is_ok() {
+            std::fs::remove_dir_all(scratch).map_err(|source| ExecError::Scratch { path: scratch.clone(), source })?;
+        }
+        let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
+        let view = vm_guest::view_dir(scratch);
+        vm_guest::write_view(&spec.workspace, &view, &inputs, &writable, &spec.working_dir)?;
+        let meta = vm_guest::meta_dir()?;
+        vm_guest::write_meta(meta.path(), &request.argv, &request.env, &writable, &spec.working_dir)?;
+        // Last: from here on, the outputs are in the stage until `finish`.
+        let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
+        stage.stage_in()?;
+        let out = scratch.join("work");
+        let argv = vm_guest::qemu_argv(&vm_guest::QemuPlan {
+            qemu: &qemu,
+            kernel: &kernel,
+            initramfs: &initramfs,
+            view: &view,
+            out: &out,
+            meta: meta.path(),
+            accel: vm_accel(),
+        });
+        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
+        if !spec.working_dir.is_empty() {
+            expected.insert(spec.working_dir.clone());
+        }
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, vm_meta: Some(meta) })
     }
 
     /// After the command was killed by a signal: a container outlives a killed podman
@@ -260,10 +325,11 @@ impl Sandbox {
         } else {
             Vec::new()
         };
+        let guest_exit = self.vm_meta.as_ref().and_then(|meta| vm_guest::guest_exit(meta.path()));
         moved?;
         std::fs::remove_dir_all(&self.spec.scratch)
             .map_err(|source| ExecError::Scratch { path: self.spec.scratch.clone(), source })?;
-        Ok(SandboxReport { undeclared_reads, undeclared_writes })
+        Ok(SandboxReport { undeclared_reads, undeclared_writes, guest_exit })
     }
 }
 

@@ -53,6 +53,7 @@ impl Fixture {
                 search_path: Some(PATH.to_owned()),
                 explain: false,
                 container: None,
+                vm: None,
             }),
         }
     }

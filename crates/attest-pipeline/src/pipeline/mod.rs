@@ -3,6 +3,7 @@
 mod container_image;
 mod event_handlers;
 mod sandbox_settings;
+mod vm_image;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::units::{parse_duration, parse_size};
 pub use container_image::ContainerImage;
 pub use event_handlers::{DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, EVENT_TYPES, EventHandler, HandlerTarget};
 pub use sandbox_settings::SandboxSettings;
+pub use vm_image::VmImage;
 
 /// The only schema version this attest reads.
 const SCHEMA_VERSION: &str = "0.1";
@@ -90,6 +92,9 @@ pub struct Step {
     /// The image a container step runs in (`isolation: container`), pinned by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ContainerImage>,
+    /// The kernel and initramfs a VM step boots (`isolation: vm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_image: Option<VmImage>,
     /// Its outputs must be bit-for-bit reproducible (`attestation.reproducible`, or the
     /// pipeline's `attestation.require_reproducible`): it is built twice and compared.
     #[serde(default)]
@@ -621,19 +626,35 @@ impl Semantics<'_> {
             );
         }
         let isolation = raw.isolation.unwrap_or(Isolation::Process);
-        if isolation == Isolation::Vm {
-            self.push(
-                at(self, &[key("isolation")]),
-                format!(
-                    "isolation `{}` of step `{name}` is not supported by this version of attest",
-                    isolation.as_str()
-                ),
-                Some(
-                    "use `isolation: container`, `isolation: sandbox` (hermetic) or `isolation: process` (the default)"
-                        .to_owned(),
-                ),
-            );
-        }
+        let vm_image = match (&raw.vm_image, isolation) {
+            (Some(rawvm), Isolation::Vm) => {
+                let mut checked = VmImage::default();
+                for (field, text, slot) in [
+                    ("kernel", &rawvm.kernel, &mut checked.kernel),
+                    ("initramfs", &rawvm.initramfs, &mut checked.initramfs),
+                ] {
+                    let Some(text) = text else { continue };
+                    match vm_image::check_path(name, field, text) {
+                        Ok(path) => *slot = Some(path),
+                        Err(problem) => self.push(
+                            at(self, &[key("vm_image"), key(field)]),
+                            problem.message,
+                            Some(problem.hint.to_owned()),
+                        ),
+                    }
+                }
+                Some(checked)
+            }
+            (Some(_), _) => {
+                self.push(
+                    at(self, &[key("vm_image")]),
+                    format!("step `{name}` sets `vm_image`, which needs `isolation: vm`"),
+                    Some("add `isolation: vm` or remove `vm_image`".to_owned()),
+                );
+                None
+            }
+            (None, _) => None,
+        };
         let mut sandbox = SandboxSettings::default();
         for (i, text) in raw.sandbox.iter().flat_map(|s| s.system_paths.iter()).enumerate() {
             match sandbox_settings::check_system_path(name, text) {
@@ -692,6 +713,7 @@ impl Semantics<'_> {
             isolation,
             sandbox,
             image,
+            vm_image,
             reproducible,
         }
     }

@@ -118,9 +118,13 @@ rejects!(
 );
 
 rejects!(
-    later_features_are_refused_not_ignored,
-    "version: \"0.1\"\nattestation: { require_reproducible: true }\nsteps:\n  a: { run: x, isolation: vm }\n",
-    ["4:27: isolation `vm` of step `a` is not supported by this version of attest",]
+    vm_images_need_vm_steps_and_absolute_paths,
+    "version: \"0.1\"\nsteps:\n  a: { run: x, isolation: vm, vm_image: { kernel: boot/vmlinuz } }\n  b: { run: x, vm_image: { kernel: /boot/vmlinuz } }\n  c: { run: x, isolation: vm, vm_image: { kernel: /boot/vmlinuz, initramfs: /x/../y } }\n",
+    [
+        "3:51: `vm_image.kernel` `boot/vmlinuz` of step `a` is not absolute",
+        "4:26: step `b` sets `vm_image`, which needs `isolation: vm`",
+        "5:77: `vm_image.initramfs` `/x/../y` of step `c` contains `.` or `..`",
+    ]
 );
 
 rejects!(

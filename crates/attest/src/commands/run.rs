@@ -8,7 +8,7 @@ use attest_exec::ProcessExecutor;
 use attest_run::{EventReporter, Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
 use serde_json::json;
 
-use crate::args::{Format, RunArgs};
+use crate::args::{Format, IsolationLevel, RunArgs};
 use crate::commands::run_history::RunHistory;
 use crate::commands::signing::{SigningKey, signing_key};
 use crate::exit_status::ExitStatus;
@@ -51,6 +51,16 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
 pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
     let mut loaded = load_pipeline(cwd, &args.file, printer)?;
     if let Some(level) = args.isolation {
+        if level == IsolationLevel::Container
+            && let Some(step) = loaded.pipeline.steps.iter().find(|s| s.image.is_none())
+        {
+            return Err(UserError::new(format!(
+                "`--isolation container` needs an `image:` on every step; step `{}` has none",
+                step.name
+            ))
+            .hint("add `image: NAME@sha256:<digest>` to each step, or use `isolation: container` on the steps that have one")
+            .into());
+        }
         loaded.pipeline.set_isolation(level.level());
     }
     let host_env = host_env();

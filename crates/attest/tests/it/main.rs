@@ -20,3 +20,4 @@ mod reproducibility;
 mod run;
 mod sandbox;
 mod signals;
+mod vm;
