@@ -15,7 +15,6 @@
 //! compares contents. The fast path can therefore say "clean" wrongly only where git's
 //! own stat check would.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Entry flag bits (the 16-bit flags field).
@@ -141,32 +140,29 @@ fn root_of_cache_tree(data: &[u8]) -> Option<String> {
 }
 
 /// Git's file mode for what `lstat` saw, as the index records it.
-fn index_mode(meta: &std::fs::Metadata) -> Option<u32> {
-    let file_type = meta.file_type();
-    if file_type.is_symlink() {
-        Some(0o120_000)
-    } else if file_type.is_file() {
-        Some(if meta.mode() & 0o100 != 0 { 0o100_755 } else { 0o100_644 })
-    } else {
-        None
+fn index_mode(stat: &rustix::fs::Stat) -> Option<u32> {
+    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+    match kind {
+        rustix::fs::FileType::Symlink => Some(0o120_000),
+        rustix::fs::FileType::RegularFile => Some(if stat.st_mode & 0o100 != 0 { 0o100_755 } else { 0o100_644 }),
+        _ => None,
     }
 }
 
-/// Whether the file at `path` still has the stat data `entry` recorded, and was not
-/// modified in the same instant as the index (`index_mtime`) was written.
-fn unchanged(entry: &Entry, meta: &std::fs::Metadata, index_mtime: (i64, i64)) -> bool {
+/// Whether a file still has the stat data `entry` recorded, and was not modified in the
+/// same instant as the index (`index_mtime`) was written.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::unnecessary_cast)] // field types differ by architecture
+fn unchanged(entry: &Entry, stat: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
     // The index keeps the low 32 bits of each field.
-    let low = |v: i64| v as u32;
-    let lowu = |v: u64| v as u32;
-    let mtime = (meta.mtime(), meta.mtime_nsec());
-    index_mode(meta) == Some(entry.mode)
-        && entry.mtime == (low(mtime.0), low(mtime.1))
-        && entry.ctime == (low(meta.ctime()), low(meta.ctime_nsec()))
-        && entry.ino == lowu(meta.ino())
-        && entry.dev == lowu(meta.dev())
-        && entry.uid == meta.uid()
-        && entry.gid == meta.gid()
-        && entry.size == lowu(meta.size())
+    let mtime = (stat.st_mtime as i64, stat.st_mtime_nsec as i64);
+    index_mode(stat) == Some(entry.mode)
+        && entry.mtime == (mtime.0 as u32, mtime.1 as u32)
+        && entry.ctime == (stat.st_ctime as u32, stat.st_ctime_nsec as u32)
+        && entry.ino == stat.st_ino as u32
+        && entry.dev == stat.st_dev as u32
+        && entry.uid == stat.st_uid
+        && entry.gid == stat.st_gid
+        && entry.size == stat.st_size as u32
         && mtime < index_mtime
 }
 
@@ -178,6 +174,7 @@ pub(crate) struct Clean;
 /// and the index matches HEAD's tree `head_tree`; `None` when that cannot be shown
 /// this way (the caller then asks `git status`).
 pub(crate) fn clean_against_index(top: &Path, index_path: &Path, head_tree: &str) -> Option<Clean> {
+    use std::os::unix::fs::MetadataExt;
     let index_meta = std::fs::metadata(index_path).ok()?;
     let bytes = std::fs::read(index_path).ok()?;
     let index = parse(&bytes)?;
@@ -185,9 +182,21 @@ pub(crate) fn clean_against_index(top: &Path, index_path: &Path, head_tree: &str
         return None;
     }
     let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
+    // Entries are sorted by path, so files of one directory follow each other: each
+    // directory is opened once and its files are stat'ed relative to it, which spares the
+    // kernel a walk from the root per file.
+    let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
     for entry in &index.entries {
-        let meta = std::fs::symlink_metadata(top.join(&entry.path)).ok()?;
-        if !unchanged(entry, &meta, index_mtime) {
+        let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+        if open.as_ref().is_none_or(|(current, _)| *current != dir) {
+            let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW;
+            let fd =
+                rustix::fs::open(top.join(dir), flags | rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).ok()?;
+            open = Some((dir, fd));
+        }
+        let (_, fd) = open.as_ref()?;
+        let stat = rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        if !unchanged(entry, &stat, index_mtime) {
             return None;
         }
     }
