@@ -54,7 +54,8 @@ fn short(digest: &str) -> &str {
 }
 
 /// The variations `--vary` applies to the second build, as reprotest does: time (with
-/// faketime when installed), time zone, locale and umask.
+/// faketime when installed), time zone, locale and umask (file order, with disorderfs,
+/// is [`DisorderMount`]).
 pub(crate) fn variations(env: &mut BTreeMap<String, String>, faketime: Option<&Path>) -> (Vec<String>, Vec<String>) {
     let mut applied = vec!["build path".to_owned()];
     env.insert("TZ".to_owned(), "Etc/GMT-14".to_owned());
@@ -67,6 +68,57 @@ pub(crate) fn variations(env: &mut BTreeMap<String, String>, faketime: Option<&P
         applied.push("time (faketime +397 days)".to_owned());
     }
     (applied, prefix)
+}
+
+/// The copy of the inputs seen through disorderfs (FUSE), which lists every directory in
+/// reverse order, so that a build depending on the order `readdir` returns differs. Like
+/// reprotest's `fileordering` variation; unmounted when dropped.
+pub(crate) struct DisorderMount {
+    mountpoint: tempfile::TempDir,
+    fusermount: Option<std::path::PathBuf>,
+}
+
+impl DisorderMount {
+    /// Mounts `dir` through `disorderfs` at a new temporary directory.
+    pub(crate) fn mount(disorderfs: &Path, dir: &Path, search_path: Option<&str>) -> std::io::Result<Self> {
+        let mountpoint = tempfile::Builder::new().prefix("attest-disorder-").tempdir()?;
+        let status = std::process::Command::new(disorderfs)
+            .args(["--multi-user=no", "--reverse-dirents=yes", "--shuffle-dirents=no", "-q"])
+            .arg(dir)
+            .arg(mountpoint.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!("disorderfs exited with {status}")));
+        }
+        let fusermount = ["fusermount3", "fusermount"].iter().find_map(|p| attest_exec::find_program(search_path, p));
+        Ok(Self { mountpoint, fusermount })
+    }
+
+    /// Where the copy is seen in reverse directory order.
+    pub(crate) fn path(&self) -> &Path {
+        self.mountpoint.path()
+    }
+}
+
+impl Drop for DisorderMount {
+    fn drop(&mut self) {
+        let unmount = |program: &Path, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .arg(self.mountpoint.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let done = self.fusermount.as_deref().is_some_and(|f| unmount(f, &["-u", "-z"]));
+        if !done {
+            unmount(Path::new("umount"), &["-l"]);
+        }
+    }
 }
 
 /// Copies the files and symlinks of `inputs` from `root` into `copy` at the same paths.

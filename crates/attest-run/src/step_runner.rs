@@ -545,15 +545,37 @@ impl<'a> StepRunner<'a> {
             second.env.insert("HOME".to_owned(), home.path().display().to_string());
         }
         let mut method = vec!["rebuilt from a clean copy of the inputs in another directory".to_owned()];
+        let mut disorder = None;
         if self.vary {
-            let faketime = attest_exec::find_program(second.env.get("PATH").map(String::as_str), "faketime");
-            let (applied, prefix) = crate::reproducibility::variations(&mut second.env, faketime.as_deref());
+            let search_path = second.env.get("PATH").cloned();
+            let faketime = attest_exec::find_program(search_path.as_deref(), "faketime");
+            let (mut applied, prefix) = crate::reproducibility::variations(&mut second.env, faketime.as_deref());
+            // File order: a process-level second build runs in the copy seen through
+            // disorderfs (a sandbox or VM binds the copy itself, below any FUSE mount).
+            if second.sandbox.is_none()
+                && let Some(disorderfs) = attest_exec::find_program(search_path.as_deref(), "disorderfs")
+            {
+                match crate::reproducibility::DisorderMount::mount(&disorderfs, copy.path(), search_path.as_deref()) {
+                    Ok(mount) => {
+                        if let Ok(relative) = second.cwd.strip_prefix(copy.path()) {
+                            second.cwd = mount.path().join(relative);
+                        }
+                        applied.push("file order (disorderfs)".to_owned());
+                        disorder = Some(mount);
+                    }
+                    Err(err) => self.warn(&format!(
+                        "step `{}`: disorderfs could not mount the copy ({err}); file order is not varied",
+                        step.name
+                    )),
+                }
+            }
             method = vec![format!("rebuilt with varied {}", applied.join(", "))];
             let mut argv = prefix;
             argv.extend(second.argv);
             second.argv = argv;
         }
         let result = self.executor.execute(&second, index, &self.groups, &mut |_: &[u8]| {});
+        drop(disorder);
         match result {
             Ok(r) if r.exit.success() => {}
             Ok(r) => return failed(format!("the second build exited with {:?}", r.exit)),

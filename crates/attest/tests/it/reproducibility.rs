@@ -97,3 +97,34 @@ steps:
         crate::context::skip_without("faketime");
     }
 }
+
+/// With disorderfs, `--vary` lists directories in reverse order in the second build: a
+/// step whose output follows `readdir` order is caught, one that sorts passes.
+#[test]
+fn vary_reverses_file_order_with_disorderfs() {
+    if !std::path::Path::new("/usr/bin/disorderfs").exists() || !std::path::Path::new("/dev/fuse").exists() {
+        crate::context::skip_without("disorderfs (and /dev/fuse)");
+        return;
+    }
+    let ctx = workspace(
+        r#"version: "0.1"
+steps:
+  unsorted: { run: "mkdir -p out && find src -type f > out/unsorted.txt", inputs: [src/], outputs: [out/unsorted.txt] }
+  sorted: { run: "mkdir -p res && find src -type f | sort > res/sorted.txt", inputs: [src/], outputs: [res/sorted.txt] }
+"#,
+    );
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        ctx.write(&format!("src/{name}.txt"), name);
+    }
+    let out = ctx.run(&["run", "--vary", "--no-cache"]);
+    let text = out.snapshot();
+    assert!(text.contains("out/unsorted.txt"), "the order-dependent output is named: {text}");
+    let steps = receipt_steps(&ctx);
+    let claim = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap()["reproducibility"].clone();
+    assert_eq!(claim("unsorted")["verified"], false, "{text}");
+    assert_eq!(claim("sorted")["verified"], true, "{text}");
+    assert!(claim("sorted")["method"].as_str().unwrap().contains("file order (disorderfs)"));
+    // Nothing stays mounted.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains("attest-disorder-"), "{mounts}");
+}
