@@ -275,7 +275,9 @@ impl Sandbox {
         // Last: from here on, the outputs are in the stage until `finish`.
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
+        // The `out` share must exist even for a step without outputs.
         let out = scratch.join("work");
+        std::fs::create_dir_all(&out).map_err(|source| ExecError::Scratch { path: out.clone(), source })?;
         let argv = vm_guest::qemu_argv(&vm_guest::QemuPlan {
             qemu: &qemu,
             kernel: &kernel,

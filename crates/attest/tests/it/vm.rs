@@ -46,8 +46,7 @@ steps:
   fails:
     isolation: vm
     inputs: []
-    outputs: [res/partial.txt]
-    run: mkdir -p res && echo partial > res/partial.txt && exit 3
+    run: echo failing on purpose && exit 3
 "#;
 
 #[test]
