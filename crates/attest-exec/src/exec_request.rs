@@ -101,6 +101,12 @@ pub enum ExecError {
         /// What is missing or what happened.
         message: String,
     },
+    /// A local OCI image (`image: oci-archive:PATH`) cannot be read.
+    #[error("{message}")]
+    ImageUnavailable {
+        /// What is wrong with it.
+        message: String,
+    },
     /// A `sandbox.system_paths` entry does not exist on this host.
     #[error("sandbox system path `{path}` does not exist on this host")]
     SystemPathMissing {

@@ -20,5 +20,5 @@ pub use executor::{Executor, ProcessExecutor};
 pub use process_groups::{ProcessGroups, Signal};
 pub use sandbox::{
     SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot, VmSpec, find_program,
-    read_only_system_paths, resolve_vm, vm_accel,
+    local_image_digest, read_only_system_paths, resolve_vm, vm_accel,
 };

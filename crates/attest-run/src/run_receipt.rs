@@ -47,7 +47,7 @@ fn status_word(status: &StepStatus) -> &'static str {
     }
 }
 
-fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRecord {
+fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report: &StepReport) -> StepRecord {
     let step = &pipeline.steps[index];
     let inputs = report
         .inputs
@@ -96,7 +96,7 @@ fn step_record(pipeline: &Pipeline, index: usize, report: &StepReport) -> StepRe
                 runs: r.runs,
                 method: r.method.clone(),
             }),
-            isolation: Some(crate::step_sandbox::isolation_parameters(step)),
+            isolation: Some(crate::step_sandbox::isolation_parameters(step, root)),
         },
         inputs,
         outputs,
@@ -114,7 +114,9 @@ pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunReco
         .steps
         .iter()
         .enumerate()
-        .filter_map(|(index, step)| Some(step_record(pipeline, index, by_name.get(step.name.as_str())?)))
+        .filter_map(|(index, step)| {
+            Some(step_record(pipeline, &context.workspace.root, index, by_name.get(step.name.as_str())?))
+        })
         .collect();
     let status = if summary.interrupted {
         "interrupted"

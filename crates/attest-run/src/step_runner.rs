@@ -188,7 +188,7 @@ impl<'a> StepRunner<'a> {
             inputs: inputs.digest(),
             outputs: step.outputs.iter().map(ToString::to_string).collect(),
             upstream: upstream_digests,
-            isolation: crate::step_sandbox::isolation_key(step),
+            isolation: crate::step_sandbox::isolation_key(step, self.root),
             platform: platform(),
         };
         Ok(KeyRecord { key: parts.digest(), parts, inputs, upstream })

@@ -38,7 +38,7 @@ impl StepRunner<'_> {
             // A checked pipeline has an image for every container step; without one,
             // podman refuses the empty reference rather than bubblewrap running the step.
             container: (step.isolation == Isolation::Container)
-                .then(|| step.image.as_ref().map_or_else(String::new, |image| image.reference.clone())),
+                .then(|| step.image.as_ref().map_or_else(String::new, |image| podman_image(image, self.root))),
             vm: (step.isolation == Isolation::Vm).then(|| vm_spec(self.root, step)),
         })
     }
@@ -89,7 +89,7 @@ impl StepRunner<'_> {
 
 /// What the receipt records about how `step` was isolated (for every step, cached or not:
 /// the level is part of the key, so a cached result was made the same way).
-pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
+pub(crate) fn isolation_parameters(step: &Step, root: &std::path::Path) -> IsolationParameters {
     let sandbox = (step.isolation == Isolation::Sandbox).then(|| SandboxParameters {
         root: SANDBOX_ROOT.to_owned(),
         system_paths: attest_exec::read_only_system_paths(&step.sandbox.system_paths),
@@ -103,7 +103,7 @@ pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
     let container = match (step.isolation, &step.image) {
         (Isolation::Container, Some(image)) => Some(ContainerParameters {
             image: image.reference.clone(),
-            digest: image.digest.clone(),
+            digest: image_digest(image, root),
             engine: "podman".to_owned(),
             root: SANDBOX_ROOT.to_owned(),
             writable: step.outputs.iter().map(ToString::to_string).collect(),
@@ -132,6 +132,27 @@ pub(crate) fn isolation_parameters(step: &Step) -> IsolationParameters {
     IsolationParameters { level: step.isolation.as_str().to_owned(), sandbox, container, vm }
 }
 
+/// The digest of a step's image: pinned in the reference, or read from a local OCI
+/// archive or layout (`unavailable` when it cannot be read: the step then fails when
+/// podman cannot load it).
+fn image_digest(image: &attest_pipeline::ContainerImage, root: &std::path::Path) -> String {
+    match &image.local {
+        Some((_, path)) => {
+            attest_exec::local_image_digest(&root.join(path)).unwrap_or_else(|_| "unavailable".to_owned())
+        }
+        None => image.digest.clone(),
+    }
+}
+
+/// What podman runs for `image`: the reference, or the local image's transport and
+/// absolute path.
+fn podman_image(image: &attest_pipeline::ContainerImage, root: &std::path::Path) -> String {
+    match &image.local {
+        Some((transport, path)) => format!("{transport}:{}", root.join(path).display()),
+        None => image.reference.clone(),
+    }
+}
+
 /// The VM settings of `step` for the executor.
 fn vm_spec(root: &std::path::Path, step: &Step) -> VmSpec {
     let settings = step.vm_image.clone().unwrap_or_default();
@@ -152,11 +173,11 @@ fn vm_boot(step: &Step) -> Result<attest_exec::VmBoot, attest_exec::ExecError> {
 /// (`sandbox:/etc/ssl,/opt/tool`), so that keys of sandboxed steps without system paths,
 /// and of every other step, are unchanged. A container step's key has its image digest,
 /// a VM step's the digests of its kernel and initramfs.
-pub(crate) fn isolation_key(step: &Step) -> String {
+pub(crate) fn isolation_key(step: &Step, root: &std::path::Path) -> String {
     match (step.isolation, step.sandbox.system_paths.is_empty()) {
         (Isolation::Sandbox, false) => format!("sandbox:{}", step.sandbox.system_paths.join(",")),
         (Isolation::Container, _) => match &step.image {
-            Some(image) => format!("container:{}", image.digest),
+            Some(image) => format!("container:{}", image_digest(image, root)),
             None => "container".to_owned(),
         },
         (Isolation::Vm, _) => match vm_boot(step) {
@@ -182,7 +203,7 @@ mod tests {
             "version: \"0.1\"\nsteps:\n  a: { run: x, isolation: sandbox, sandbox: { system_paths: [/etc/ssl, /opt] } }\n  b: { run: x, isolation: sandbox }\n  c: { run: x, sandbox: { system_paths: [/etc/ssl] } }\n",
         )
         .unwrap();
-        let keys: Vec<String> = pipeline.steps.iter().map(isolation_key).collect();
+        let keys: Vec<String> = pipeline.steps.iter().map(|s| isolation_key(s, std::path::Path::new("."))).collect();
         assert_eq!(keys, ["sandbox:/etc/ssl,/opt", "sandbox", "process"]);
         let hex = "ab".repeat(32);
         let container = Pipeline::parse(
@@ -192,15 +213,15 @@ mod tests {
             ),
         )
         .unwrap();
-        assert_eq!(isolation_key(&container.steps[0]), format!("container:sha256:{hex}"));
-        let recorded = isolation_parameters(&container.steps[0]).container.unwrap();
+        assert_eq!(isolation_key(&container.steps[0], std::path::Path::new(".")), format!("container:sha256:{hex}"));
+        let recorded = isolation_parameters(&container.steps[0], std::path::Path::new(".")).container.unwrap();
         assert_eq!((recorded.image, recorded.digest), (format!("t:1@sha256:{hex}"), format!("sha256:{hex}")));
-        let record = isolation_parameters(&pipeline.steps[0]);
+        let record = isolation_parameters(&pipeline.steps[0], std::path::Path::new("."));
         let sandbox = record.sandbox.unwrap();
         assert_eq!(sandbox.system_paths.first().map(String::as_str), Some("/usr"));
         assert!(sandbox.system_paths.ends_with(&["/etc/ssl".to_owned(), "/opt".to_owned()]));
         assert_eq!(
-            isolation_parameters(&pipeline.steps[2]),
+            isolation_parameters(&pipeline.steps[2], std::path::Path::new(".")),
             IsolationParameters { level: "process".to_owned(), sandbox: None, container: None, vm: None }
         );
     }

@@ -32,11 +32,13 @@ mod host_tools;
 
 pub use host_tools::find_program;
 mod input_mounts;
+mod oci_image;
 mod output_stage;
 mod podman_argv;
 mod vm_boot;
 mod vm_guest;
 
+pub use oci_image::local_image_digest;
 pub use vm_boot::{VmBoot, VmSpec, resolve_vm};
 pub use vm_guest::vm_accel;
 

@@ -185,3 +185,39 @@ fn a_missing_podman_is_named() {
         outcome.snapshot()
     );
 }
+
+/// A local OCI archive in the workspace (`image: oci-archive:PATH`): podman loads it, and
+/// its manifest digest, read from the archive's index.json, is in the key and the receipt.
+#[test]
+fn a_local_oci_archive_runs_and_its_manifest_digest_is_recorded() {
+    let Some(image) = test_image() else { return };
+    let podman = find("podman").unwrap();
+    let ctx = TestContext::new().pipeline(
+        "version: \"0.1\"\nsteps:\n  up:\n    run: mkdir -p out && tr a-z A-Z < in.txt > out/up.txt\n    isolation: container\n    image: oci-archive:images/busybox.tar\n    inputs: [in.txt]\n    outputs: [out/up.txt]\n",
+    );
+    ctx.write("in.txt", "local\n");
+    std::fs::create_dir_all(ctx.root().join("images")).unwrap();
+    let name = image.split_once('@').unwrap().0;
+    let tag = Command::new(&podman)
+        .args(["image", "list", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &format!("reference={name}")])
+        .env("PATH", TEST_PATH)
+        .output()
+        .unwrap();
+    let tagged = String::from_utf8_lossy(&tag.stdout).lines().next().unwrap().to_owned();
+    let status = Command::new(&podman)
+        .args(["save", "--quiet", "--format", "oci-archive", "-o"])
+        .arg(ctx.root().join("images/busybox.tar"))
+        .arg(&tagged)
+        .env("PATH", TEST_PATH)
+        .status()
+        .unwrap();
+    assert!(status.success(), "podman save");
+    let expected = attest_exec::local_image_digest(&ctx.root().join("images/busybox.tar")).unwrap();
+    let outcome = ctx.run(&["run"]);
+    outcome.success();
+    assert_eq!(ctx.read("out/up.txt"), "LOCAL\n");
+    let isolation = crate::sandbox::recorded_isolation(&ctx, &outcome);
+    assert_eq!(isolation["container"]["image"], "oci-archive:images/busybox.tar");
+    assert_eq!(isolation["container"]["digest"], expected.as_str());
+    assert!(expected.starts_with("sha256:") && expected.len() == 71, "{expected}");
+}
