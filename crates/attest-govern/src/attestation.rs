@@ -170,16 +170,22 @@ pub fn verify_attestation(
         digest.clone()
     };
     PackageReport::new(vec![
-        outcome("signature_valid", signature_ok, None, None, "the Ed25519 signature over the canonical payload"),
-        outcome(
+        PackageCheck::new(
+            "signature_valid",
+            signature_ok,
+            None,
+            None,
+            "the Ed25519 signature over the canonical payload",
+        ),
+        PackageCheck::new(
             "attestation_version",
             payload.attestation_version == ATTESTATION_VERSION,
             Some(ATTESTATION_VERSION.to_owned()),
             Some(payload.attestation_version.clone()),
             "the attestation version is one this attest reads",
         ),
-        outcome("claims_non_empty", !payload.claims.is_empty(), None, None, "at least one claim"),
-        outcome(
+        PackageCheck::new("claims_non_empty", !payload.claims.is_empty(), None, None, "at least one claim"),
+        PackageCheck::new(
             "binding_digest_format",
             digest_ok,
             None,
@@ -204,7 +210,7 @@ pub fn verify_package_attestation(
     let stored = package.pointer("/integrity/binding_digest").and_then(Value::as_str);
     let expected = stored.map(|digest| prefixed(unprefixed(digest)));
     let actual = &attestation.payload.binding_digest;
-    checks.push(outcome(
+    checks.push(PackageCheck::new(
         "binding_digest_match",
         expected.as_deref() == Some(actual.as_str()),
         Some(expected.unwrap_or_else(|| "(the package has no binding digest)".to_owned())),
@@ -222,7 +228,7 @@ fn trust_check(attestation: &Attestation, trusted_key: Option<&TrustedKey>) -> P
     const NAME: &str = "attestor_trusted";
     let key_id = &attestation.payload.attestor.key_id;
     let Some(trusted) = trusted_key else {
-        return outcome(
+        return PackageCheck::new(
             NAME,
             false,
             Some("a key_id in the trust store".to_owned()),
@@ -232,7 +238,7 @@ fn trust_check(attestation: &Attestation, trusted_key: Option<&TrustedKey>) -> P
     };
     let meta_key = attestation.meta.public_key_hex.as_deref().map(str::to_ascii_lowercase);
     if meta_key.as_deref().is_some_and(|key| key != trusted.public_key_hex) {
-        return outcome(
+        return PackageCheck::new(
             NAME,
             false,
             Some(trusted.public_key_hex.clone()),
@@ -241,17 +247,17 @@ fn trust_check(attestation: &Attestation, trusted_key: Option<&TrustedKey>) -> P
         );
     }
     let Some(revoked_at) = &trusted.revoked_at else {
-        return outcome(NAME, true, None, None, "the attestor's key is trusted and not revoked");
+        return PackageCheck::new(NAME, true, None, None, "the attestor's key is trusted and not revoked");
     };
     match (parse_iso(&attestation.payload.signed_at), parse_iso(revoked_at)) {
-        (Some(signed), Some(revoked)) if signed < revoked => outcome(
+        (Some(signed), Some(revoked)) if signed < revoked => PackageCheck::new(
             NAME,
             true,
             None,
             None,
             &format!("the attestor's key is trusted; it was revoked at {revoked_at}, after the attestation was signed"),
         ),
-        _ => outcome(
+        _ => PackageCheck::new(
             NAME,
             false,
             Some("a key not revoked when it signed".to_owned()),
@@ -271,23 +277,6 @@ fn prefixed_name(name: &'static str) -> &'static str {
         "binding_digest_match" => "attestation.binding_digest_match",
         "attestor_trusted" => "attestation.attestor_trusted",
         other => other,
-    }
-}
-
-/// A check with `expected`/`actual` kept only on failure (§5.2).
-fn outcome(
-    name: &'static str,
-    ok: bool,
-    expected: Option<String>,
-    actual: Option<String>,
-    detail: &str,
-) -> PackageCheck {
-    PackageCheck {
-        name,
-        ok,
-        expected: if ok { None } else { expected },
-        actual: if ok { None } else { actual },
-        detail: detail.to_owned(),
     }
 }
 

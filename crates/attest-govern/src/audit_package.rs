@@ -153,15 +153,28 @@ impl PackageReport {
     }
 }
 
+impl PackageCheck {
+    /// A check with `expected`/`actual` kept only on failure (§5.2).
+    pub(crate) fn new(
+        name: &'static str,
+        ok: bool,
+        expected: Option<String>,
+        actual: Option<String>,
+        detail: &str,
+    ) -> Self {
+        Self {
+            name,
+            ok,
+            expected: if ok { None } else { expected },
+            actual: if ok { None } else { actual },
+            detail: detail.to_owned(),
+        }
+    }
+}
+
 fn check(name: &'static str, expected: Option<String>, actual: Option<String>, detail: &str) -> PackageCheck {
     let ok = expected.is_some() && expected == actual;
-    PackageCheck {
-        name,
-        ok,
-        expected: if ok { None } else { expected },
-        actual: if ok { None } else { actual },
-        detail: detail.to_owned(),
-    }
+    PackageCheck::new(name, ok, expected, actual, detail)
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
