@@ -132,6 +132,7 @@ pub fn environment_snapshot(
 #[cfg_attr(test, allow(clippy::unwrap_used))]
 mod tests {
     use super::*;
+    use crate::git_index::git;
 
     #[test]
     fn git_status_v2_gives_commit_branch_and_dirtiness() {
@@ -145,17 +146,6 @@ mod tests {
         assert_eq!(info.branch, None);
         assert!(info.dirty);
         assert!(parse_git_status("# branch.oid (initial)\n# branch.head main\n").is_none());
-    }
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=trunk"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// The fast path (git's index) and `git status` agree on every state of a real
@@ -176,13 +166,13 @@ mod tests {
         let expect = |dirty, branch: Option<&str>| {
             Some(GitInfo { commit: commit.clone(), branch: branch.map(str::to_owned), dirty })
         };
-        assert_eq!(git_info(root, None), expect(false, Some("trunk")));
-        assert_eq!(git_info(&root.join("sub"), None), expect(false, Some("trunk")));
+        assert_eq!(git_info(root, None), expect(false, Some("main")));
+        assert_eq!(git_info(&root.join("sub"), None), expect(false, Some("main")));
         // Same content, new mtime: the index cannot prove it, git status compares contents.
         std::fs::write(root.join("sub/a.txt"), "a").unwrap();
-        assert_eq!(git_info(root, None), expect(false, Some("trunk")));
+        assert_eq!(git_info(root, None), expect(false, Some("main")));
         std::fs::write(root.join("sub/a.txt"), "b").unwrap();
-        assert_eq!(git_info(root, None), expect(true, Some("trunk")));
+        assert_eq!(git_info(root, None), expect(true, Some("main")));
         git(root, &["checkout", "-q", "sub/a.txt"]);
         git(root, &["checkout", "-q", "--detach"]);
         assert_eq!(git_info(root, None), expect(false, None));

@@ -114,7 +114,7 @@ pub(crate) fn isolation_parameters(step: &Step, root: &std::path::Path) -> Isola
         _ => None,
     };
     let vm = (step.isolation == Isolation::Vm).then(|| {
-        let boot = vm_boot(step);
+        let boot = vm_boot(step, root);
         VmParameters {
             engine: "qemu microvm".to_owned(),
             kernel: boot.as_ref().map_or_else(|_| String::new(), |b| b.kernel.display().to_string()),
@@ -163,10 +163,10 @@ fn vm_spec(root: &std::path::Path, step: &Step) -> VmSpec {
     }
 }
 
-/// What `step` boots on this host (the digests are memoised by attest-exec).
-fn vm_boot(step: &Step) -> Result<attest_exec::VmBoot, attest_exec::ExecError> {
+/// What `step` boots on this host (resolved once per run by attest-exec).
+fn vm_boot(step: &Step, root: &std::path::Path) -> Result<attest_exec::VmBoot, attest_exec::ExecError> {
     let path = std::env::var("PATH").ok();
-    attest_exec::resolve_vm(&vm_spec(std::path::Path::new("."), step), path.as_deref())
+    attest_exec::resolve_vm(&vm_spec(root, step), path.as_deref())
 }
 
 /// How a sandboxed step's system paths enter its cache key: appended to the level
@@ -180,7 +180,7 @@ pub(crate) fn isolation_key(step: &Step, root: &std::path::Path) -> String {
             Some(image) => format!("container:{}", image_digest(image, root)),
             None => "container".to_owned(),
         },
-        (Isolation::Vm, _) => match vm_boot(step) {
+        (Isolation::Vm, _) => match vm_boot(step, root) {
             Ok(boot) => format!("vm:{}:{}", boot.kernel_sha256, boot.initramfs_sha256),
             // The step fails when it runs, with this error; the key only has to differ.
             Err(_) => "vm:unavailable".to_owned(),

@@ -117,6 +117,20 @@ pub(crate) struct Sandbox {
     vm_meta: Option<tempfile::TempDir>,
 }
 
+/// An error about `path` in the scratch directory.
+fn scratch_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExecError {
+    let path = path.to_owned();
+    move |source| ExecError::Scratch { path, source }
+}
+
+/// Removes what an earlier execution left in `scratch` (one killed mid-step).
+fn clear_scratch(scratch: &Path) -> Result<(), ExecError> {
+    if std::fs::symlink_metadata(scratch).is_ok() {
+        std::fs::remove_dir_all(scratch).map_err(scratch_error(scratch))?;
+    }
+    Ok(())
+}
+
 /// Containers started by this process (their names must be unique on the host).
 static CONTAINERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -149,13 +163,7 @@ impl Sandbox {
             return Err(ExecError::SystemPathMissing { path: missing.clone() });
         }
         let scratch = &spec.scratch;
-        let scratch_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ExecError::Scratch { path, source }
-        };
-        if std::fs::symlink_metadata(scratch).is_ok() {
-            std::fs::remove_dir_all(scratch).map_err(scratch_error(scratch))?;
-        }
+        clear_scratch(scratch)?;
         let etc = scratch.join("etc");
         std::fs::create_dir_all(&etc).map_err(scratch_error(&etc))?;
         for (name, content) in ETC_FILES {
@@ -202,13 +210,7 @@ impl Sandbox {
                 program: "podman",
             })?;
         let scratch = &spec.scratch;
-        let scratch_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ExecError::Scratch { path, source }
-        };
-        if std::fs::symlink_metadata(scratch).is_ok() {
-            std::fs::remove_dir_all(scratch).map_err(scratch_error(scratch))?;
-        }
+        clear_scratch(scratch)?;
         let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
         let writable = writable_dirs(&spec.outputs);
         let working_dir = spec.working_dir.as_str();
@@ -266,9 +268,7 @@ impl Sandbox {
         let boot = resolve_vm(vm, search_path)?;
         let (kernel, initramfs) = vm_boot::boot_files(&boot, &vm.cache_dir, search_path)?;
         let scratch = &spec.scratch;
-        if std::fs::symlink_metadata(scratch).is_ok() {
-            std::fs::remove_dir_all(scratch).map_err(|source| ExecError::Scratch { path: scratch.clone(), source })?;
-        }
+        clear_scratch(scratch)?;
         let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
         let view = vm_guest::view_dir(scratch);
         vm_guest::write_view(&spec.workspace, &view, &inputs, &writable, &spec.working_dir)?;
@@ -279,7 +279,7 @@ impl Sandbox {
         stage.stage_in()?;
         // The `out` share must exist even for a step without outputs.
         let out = scratch.join("work");
-        std::fs::create_dir_all(&out).map_err(|source| ExecError::Scratch { path: out.clone(), source })?;
+        std::fs::create_dir_all(&out).map_err(scratch_error(&out))?;
         let argv = vm_guest::qemu_argv(&vm_guest::QemuPlan {
             qemu: &qemu,
             kernel: &kernel,
@@ -331,8 +331,7 @@ impl Sandbox {
         };
         let guest_exit = self.vm_meta.as_ref().and_then(|meta| vm_guest::guest_exit(meta.path()));
         moved?;
-        std::fs::remove_dir_all(&self.spec.scratch)
-            .map_err(|source| ExecError::Scratch { path: self.spec.scratch.clone(), source })?;
+        std::fs::remove_dir_all(&self.spec.scratch).map_err(scratch_error(&self.spec.scratch))?;
         Ok(SandboxReport { undeclared_reads, undeclared_writes, guest_exit })
     }
 }

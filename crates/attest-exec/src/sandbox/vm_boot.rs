@@ -51,24 +51,17 @@ pub struct VmSpec {
     pub cache_dir: PathBuf,
 }
 
-/// Digests of host files, by path and stat data: a 50-step VM pipeline hashes its
-/// kernel once, not 50 times.
-static DIGESTS: Mutex<Vec<(FileStamp, String)>> = Mutex::new(Vec::new());
-
-/// A file's path, size and modification time in nanoseconds.
-type FileStamp = (PathBuf, u64, i64);
-
 fn sha256_of(path: &Path) -> std::io::Result<String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)?;
-    let key = (path.to_owned(), meta.size(), meta.mtime_nsec() + meta.mtime() * 1_000_000_000);
-    if let Some((_, digest)) = DIGESTS.lock().expect("digest memo lock").iter().find(|(k, _)| *k == key) {
-        return Ok(digest.clone());
-    }
-    let digest = format!("sha256:{}", attest_hash::sha256_file(path).map_err(std::io::Error::other)?.hex());
-    DIGESTS.lock().expect("digest memo lock").push((key, digest.clone()));
-    Ok(digest)
+    Ok(format!("sha256:{}", attest_hash::sha256_file(path).map_err(std::io::Error::other)?.hex()))
 }
+
+/// What [`resolve_vm`] found, by `(kernel, initramfs)` setting: a 50-step VM pipeline
+/// finds and hashes its kernel once per run, not once per step for the key, the receipt
+/// and the execution each.
+static RESOLVED: Mutex<Vec<(VmSettings, VmBoot)>> = Mutex::new(Vec::new());
+
+/// A step's `vm_image` settings.
+type VmSettings = (Option<PathBuf>, Option<PathBuf>);
 
 /// The newest `vmlinuz-*` in `/boot` (by version-aware name order) whose modules include
 /// 9p over virtio (Debian's `cloud` kernels have no 9p).
@@ -107,8 +100,13 @@ fn vm_error(message: String) -> ExecError {
     ExecError::VmUnavailable { message }
 }
 
-/// Resolves what `spec` boots on this host, without building anything yet.
+/// Resolves what `spec` boots on this host, without building anything yet (once per
+/// process and setting).
 pub fn resolve_vm(spec: &VmSpec, search_path: Option<&str>) -> Result<VmBoot, ExecError> {
+    let settings = (spec.kernel.clone(), spec.initramfs.clone());
+    if let Some((_, boot)) = RESOLVED.lock().expect("VM resolution lock").iter().find(|(s, _)| *s == settings) {
+        return Ok(boot.clone());
+    }
     let kernel = match &spec.kernel {
         Some(kernel) => kernel.clone(),
         None => default_kernel().ok_or_else(|| {
@@ -129,7 +127,9 @@ pub fn resolve_vm(spec: &VmSpec, search_path: Option<&str>) -> Result<VmBoot, Ex
         }
         None => (None, initramfs_recipe(&kernel, search_path)?.digest),
     };
-    Ok(VmBoot { kernel, kernel_sha256, initramfs, initramfs_sha256 })
+    let boot = VmBoot { kernel, kernel_sha256, initramfs, initramfs_sha256 };
+    RESOLVED.lock().expect("VM resolution lock").push((settings, boot.clone()));
+    Ok(boot)
 }
 
 /// What attest's own initramfs is made of.
@@ -152,14 +152,6 @@ fn initramfs_recipe(kernel: &Path, search_path: Option<&str>) -> Result<Recipe, 
             package: "busybox-static",
             program: "busybox",
         })?;
-    // A dynamically linked busybox (Debian's `busybox` package) cannot run in the guest.
-    let head = std::fs::read(&busybox).map_err(|e| vm_error(format!("cannot read `{}`: {e}", busybox.display())))?;
-    if has_interpreter(&head) {
-        return Err(vm_error(format!(
-            "`{}` is dynamically linked and cannot be the VM's userland; install `busybox-static`",
-            busybox.display()
-        )));
-    }
     let release = kernel_release(kernel).ok_or_else(|| {
         vm_error(format!(
             "cannot tell the release of kernel `{}` (expected a name like `vmlinuz-6.1.0-28-amd64`) to find its \
@@ -244,10 +236,9 @@ fn keep(path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ExecError::Scratch { path: parent.to_owned(), source })?;
+        std::fs::create_dir_all(parent).map_err(super::scratch_error(parent))?;
     }
-    attest_hash::write_atomically(path, bytes, Durability::Synced)
-        .map_err(|source| ExecError::Scratch { path: path.to_owned(), source })
+    attest_hash::write_atomically(path, bytes, Durability::Synced).map_err(super::scratch_error(path))
 }
 
 /// The files QEMU boots for `boot`: the ELF kernel and the initramfs, built or extracted
@@ -269,10 +260,11 @@ pub(crate) fn boot_files(
     let initramfs = match &boot.initramfs {
         Some(path) => path.clone(),
         None => {
-            let recipe = initramfs_recipe(&boot.kernel, search_path)?;
-            let path = cache_dir.join(format!("initramfs-{}.cpio", recipe.digest.trim_start_matches("sha256:")));
+            // Named by its recipe's digest, so the recipe is only read again to build it.
+            let hex = boot.initramfs_sha256.trim_start_matches("sha256:");
+            let path = cache_dir.join(format!("initramfs-{hex}.cpio"));
             if !path.exists() {
-                keep(&path, &build_initramfs(&recipe)?)?;
+                keep(&path, &build_initramfs(&initramfs_recipe(&boot.kernel, search_path)?)?)?;
             }
             path
         }
@@ -343,7 +335,15 @@ fn build_initramfs(recipe: &Recipe) -> Result<Vec<u8>, ExecError> {
     for dir in ["bin", "dev", "lib", "lib/modules", "meta", "out", "proc", "sys", "tmp", "work"] {
         archive.dir(dir);
     }
-    archive.file("bin/busybox", 0o755, &read(&recipe.busybox)?);
+    let busybox = read(&recipe.busybox)?;
+    // A dynamically linked busybox (Debian's `busybox` package) cannot run in the guest.
+    if has_interpreter(&busybox) {
+        return Err(vm_error(format!(
+            "`{}` is dynamically linked and cannot be the VM's userland; install `busybox-static`",
+            recipe.busybox.display()
+        )));
+    }
+    archive.file("bin/busybox", 0o755, &busybox);
     let mut order = String::new();
     for module in &recipe.modules {
         let name = module.file_name().and_then(|n| n.to_str()).unwrap_or("module.ko");

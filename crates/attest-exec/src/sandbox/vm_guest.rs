@@ -82,7 +82,7 @@ pub(crate) fn write_meta(
 ) -> Result<(), ExecError> {
     let write = |name: &str, text: String| {
         let path = meta.join(name);
-        std::fs::write(&path, text).map_err(|source| ExecError::Scratch { path, source })
+        std::fs::write(&path, text).map_err(super::scratch_error(&path))
     };
     let dir = if working_dir.is_empty() {
         crate::SANDBOX_ROOT.to_owned()
@@ -112,10 +112,7 @@ pub(crate) fn write_view(
     writable: &[String],
     working_dir: &str,
 ) -> Result<(), ExecError> {
-    let scratch = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ExecError::Scratch { path, source }
-    };
+    let scratch = super::scratch_error;
     std::fs::create_dir_all(view).map_err(scratch(view))?;
     for input in inputs {
         let to = view.join(input.path());
