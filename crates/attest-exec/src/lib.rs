@@ -19,6 +19,7 @@ pub use exec_request::{ExecError, ExecRequest, ExecResult, Exit};
 pub use executor::{Executor, ProcessExecutor};
 pub use process_groups::{ProcessGroups, Signal};
 pub use sandbox::{
-    SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot, VmSpec, find_program,
-    local_image_digest, read_only_system_paths, resolve_vm, vm_accel,
+    LANDLOCK_SUBCOMMAND, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot,
+    VmSpec, find_program, landlock_exec, local_image_digest, read_only_system_paths, resolve_vm, sandbox_landlock_abi,
+    use_landlock_helper,
 };

@@ -371,6 +371,7 @@ mod tests {
                         hostname: "attest".to_owned(),
                         uid: 1000,
                         gid: 1000,
+                        landlock_abi: Some(6),
                     }),
                     container: (name == "c").then(|| crate::ContainerParameters {
                         image: format!("localhost/tools@sha256:{}", "ab".repeat(32)),

@@ -326,6 +326,12 @@ pub struct SandboxParameters {
     pub uid: u32,
     /// The gid the command ran as.
     pub gid: u32,
+    /// The Landlock ABI whose rules were enforced on top of the namespaces: writing only
+    /// below the outputs' directories and `/tmp` (and to existing files of `/dev`); from ABI
+    /// 6 also no abstract UNIX sockets or signals outside. Absent: no Landlock (a kernel
+    /// without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlock_abi: Option<u8>,
 }
 
 /// What a reproducibility check of a step found.

@@ -99,6 +99,7 @@ pub(crate) fn isolation_parameters(step: &Step, root: &std::path::Path) -> Isola
         hostname: SANDBOX_HOSTNAME.to_owned(),
         uid: SANDBOX_UID,
         gid: SANDBOX_GID,
+        landlock_abi: attest_exec::sandbox_landlock_abi(),
     });
     let container = match (step.isolation, &step.image) {
         (Isolation::Container, Some(image)) => Some(ContainerParameters {
@@ -175,7 +176,18 @@ fn vm_boot(step: &Step, root: &std::path::Path) -> Result<attest_exec::VmBoot, a
 /// a VM step's the digests of its kernel and initramfs.
 pub(crate) fn isolation_key(step: &Step, root: &std::path::Path) -> String {
     match (step.isolation, step.sandbox.system_paths.is_empty()) {
-        (Isolation::Sandbox, false) => format!("sandbox:{}", step.sandbox.system_paths.join(",")),
+        (Isolation::Sandbox, empty) => {
+            let mut key = "sandbox".to_owned();
+            if !empty {
+                key.push(':');
+                key.push_str(&step.sandbox.system_paths.join(","));
+            }
+            // What the receipt claims of a cached result must hold for the run that made it.
+            if let Some(abi) = attest_exec::sandbox_landlock_abi() {
+                key.push_str(&format!("+landlock{abi}"));
+            }
+            key
+        }
         (Isolation::Container, _) => match &step.image {
             Some(image) => format!("container:{}", image_digest(image, root)),
             None => "container".to_owned(),

@@ -26,6 +26,15 @@ use crate::user_error::UserError;
 
 /// Runs attest with `args` (including the program name) and returns its exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == attest_exec::LANDLOCK_SUBCOMMAND) {
+        // Inside a sandbox, before a step's command (see attest_exec's `landlock_rules`).
+        Printer.raw_err(&format!("{}\n", attest_exec::landlock_exec(&args[2..])));
+        return ExitCode::from(126);
+    }
+    if let Ok(binary) = std::env::current_exe() {
+        attest_exec::use_landlock_helper(binary);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

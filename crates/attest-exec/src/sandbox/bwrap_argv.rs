@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::input_mounts::InputMount;
+use super::landlock_rules::HELPER_INSIDE;
 use super::{SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID};
 
 /// Top-level entries mirrored from the host: on Debian (merged `/usr`) they are symlinks
@@ -98,6 +99,8 @@ pub(crate) struct MountPlan<'a> {
     pub(crate) working_dir: &'a str,
     /// `HOME` when it is a directory under `/tmp` (created empty in the private `/tmp`).
     pub(crate) home: Option<&'a str>,
+    /// The `attest` binary, bound read-only at [`HELPER_INSIDE`] to apply Landlock.
+    pub(crate) helper: Option<&'a Path>,
 }
 
 /// Where the workspace-relative `path` is inside the sandbox.
@@ -129,6 +132,9 @@ pub(crate) fn bwrap_argv(bwrap: &Path, plan: &MountPlan<'_>, command: &[String])
     }
     for path in plan.system_paths {
         push(&[&"--ro-bind", path, path]);
+    }
+    if let Some(helper) = plan.helper {
+        push(&[&"--ro-bind", &helper, &HELPER_INSIDE]);
     }
     push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp"]);
     if let Some(home) = plan.home {
@@ -178,6 +184,7 @@ mod tests {
             inputs: &inputs,
             working_dir: "build",
             home: Some("/tmp/attest-home-x"),
+            helper: Some(Path::new("/opt/attest")),
         };
         let argv =
             bwrap_argv(Path::new("/usr/bin/bwrap"), &plan, &["sh".to_owned(), "-c".to_owned(), "make".to_owned()]);
@@ -192,7 +199,8 @@ mod tests {
                 &format!("--ro-bind {scratch}/etc/passwd /etc/passwd --ro-bind {scratch}/etc/group /etc/group"),
                 &format!("--ro-bind {scratch}/etc/hosts /etc/hosts"),
                 &format!("--ro-bind {scratch}/etc/nsswitch.conf /etc/nsswitch.conf"),
-                "--ro-bind /etc/ssl /etc/ssl --proc /proc --dev /dev --tmpfs /tmp --dir /tmp/attest-home-x",
+                "--ro-bind /etc/ssl /etc/ssl --ro-bind /opt/attest /run/attest/attest --proc /proc --dev /dev",
+                "--tmpfs /tmp --dir /tmp/attest-home-x",
                 &format!("--dir /work --bind {scratch}/work/build /work/build"),
                 "--ro-bind /home/me/ws/src /work/src --symlink ../src/a.c /work/build/link",
                 "--dir /work/build --chdir /work/build --remount-ro / -- sh -c make",

@@ -23,8 +23,9 @@
 //! root. `--die-with-parent` and the PID namespace make killing bubblewrap (attest signals
 //! the process group it started) kill everything inside; `--new-session` takes away the
 //! controlling terminal (no `TIOCSTI` into the user's shell). No `unsafe`: everything is a
-//! bubblewrap flag, nothing runs between fork and exec. Landlock is not used (yet): the
-//! mount namespace already hides what is undeclared.
+//! bubblewrap flag, nothing runs between fork and exec. Where the kernel has Landlock,
+//! the command starts through `attest __landlock`, which adds Landlock's rules on top
+//! (see `landlock_rules`).
 
 mod bwrap_argv;
 mod file_trace;
@@ -32,15 +33,17 @@ mod host_tools;
 
 pub use host_tools::find_program;
 mod input_mounts;
+mod kvm_probe;
+mod landlock_rules;
 mod oci_image;
 mod output_stage;
 mod podman_argv;
 mod vm_boot;
 mod vm_guest;
 
+pub use landlock_rules::{LANDLOCK_SUBCOMMAND, landlock_exec, sandbox_landlock_abi, use_landlock_helper};
 pub use oci_image::local_image_digest;
 pub use vm_boot::{VmBoot, VmSpec, resolve_vm};
-pub use vm_guest::vm_accel;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -177,6 +180,7 @@ impl Sandbox {
         let writable = writable_dirs(&spec.outputs);
         let layout = HostLayout::probe();
         let home = request.env.get("HOME").map(String::as_str).filter(|h| h.starts_with("/tmp/"));
+        let landlock = landlock_rules::landlock_helper();
         let plan = MountPlan {
             workspace: &spec.workspace,
             scratch,
@@ -186,8 +190,16 @@ impl Sandbox {
             inputs: &inputs,
             working_dir: &spec.working_dir,
             home,
+            helper: landlock.map(|(helper, _)| helper),
         };
-        let mut argv = bwrap_argv(&bwrap, &plan, &request.argv);
+        let command = match landlock {
+            Some((_, abi)) => {
+                let writable_inside: Vec<String> = writable.iter().map(|dir| bwrap_argv::inside(dir)).collect();
+                landlock_rules::helper_argv(abi, &writable_inside, &request.argv)
+            }
+            None => request.argv.clone(),
+        };
+        let mut argv = bwrap_argv(&bwrap, &plan, &command);
         if let Some(strace) = strace {
             argv = file_trace::strace_argv(&strace, &trace_dir, argv);
         }
@@ -287,7 +299,7 @@ impl Sandbox {
             view: &view,
             out: &out,
             meta: meta.path(),
-            accel: vm_accel(),
+            accel: kvm_probe::choose_accel(&qemu, &kernel, &initramfs).as_str(),
         });
         let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
         if !spec.working_dir.is_empty() {

@@ -148,17 +148,6 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The accelerator QEMU uses: `ATTEST_VM_ACCEL=kvm` selects KVM, anything else (and the
-/// default) TCG, QEMU's CPU emulator, which works everywhere. attest does not guess from
-/// `/dev/kvm`: on nested hosts it can open while guests hang (as on the machines this was
-/// built on), so KVM is for hosts where the user knows it works.
-pub fn vm_accel() -> &'static str {
-    match std::env::var("ATTEST_VM_ACCEL").as_deref() {
-        Ok("kvm") => "kvm",
-        _ => "tcg",
-    }
-}
-
 /// The QEMU command line of one VM step.
 pub(crate) struct QemuPlan<'a> {
     pub(crate) qemu: &'a Path,

@@ -57,7 +57,11 @@ fn vm_steps_run_in_the_guest_and_return_outputs_and_exit_codes() {
     let ctx = TestContext::new().pipeline(PIPELINE);
     ctx.write("src/hello.txt", "hello vm\n");
     ctx.write("undeclared.txt", "not shared\n");
-    let outcome = ctx.run(&["run", "-j", "2", "-v"]);
+    // The KVM probe keeps its verdict per host in the user's cache directory.
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = ctx.command(&["run", "-j", "2", "-v"]);
+    command.env("XDG_CACHE_HOME", cache.path());
+    let outcome = ctx.run_command(command);
     assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
     let text = outcome.snapshot();
     // The command's output comes back, and nothing of the kernel's.
@@ -84,6 +88,24 @@ fn vm_steps_run_in_the_guest_and_return_outputs_and_exit_codes() {
     assert_eq!(vm["kernel_digest"], expected.as_str());
     assert_eq!(vm["initramfs"], "attest");
     assert_eq!(vm["network"], "none");
+
+    // Where /dev/kvm opens, the first VM step proved (or disproved) KVM by booting `true`
+    // under it, once for both steps; the next boot uses the verdict without probing.
+    let verdicts: Vec<_> = match std::fs::read_dir(cache.path().join("attest/kvm-probe")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let kvm_opens = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    assert_eq!(verdicts.len(), usize::from(kvm_opens), "{verdicts:?}");
+    if let Some(verdict) = verdicts.first() {
+        let text = std::fs::read_to_string(verdict).unwrap();
+        assert!(text.starts_with("kvm booted in ") || text.starts_with("tcg "), "{text}");
+        let probed_at = std::fs::metadata(verdict).unwrap().modified().unwrap();
+        let mut again = ctx.command(&["run", "fails"]);
+        again.env("XDG_CACHE_HOME", cache.path());
+        assert_eq!(ctx.run_command(again).code, 1);
+        assert_eq!(std::fs::metadata(verdict).unwrap().modified().unwrap(), probed_at, "probed once per host");
+    }
 
     // A cache hit restores without booting; the kernel's digest is part of the key.
     std::fs::remove_file(ctx.root().join("out/upper.txt")).unwrap();
