@@ -393,8 +393,17 @@ fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<
 /// is several times cheaper than resolving each absolute path.
 fn walk_dir(filter: &WorkspaceFilter, dir: &Path, sink: &mut dyn FnMut(Found)) -> Result<(), FileSetError> {
     let walk_error = |path: &Path, source| FileSetError::Walk { path: path.to_owned(), source };
-    let mut pending = vec![dir.to_owned()];
-    while let Some(current) = pending.pop() {
+    // Each directory with its workspace path (`None`: the root); entries' workspace paths
+    // are joined from it rather than stripped from absolute paths.
+    let start = match dir.strip_prefix(filter.root()) {
+        Ok(rel) if rel.as_os_str().is_empty() => None,
+        _ => match RelPath::from_walk(filter.root(), dir) {
+            Some(rel) => Some(rel),
+            None => return Ok(()),
+        },
+    };
+    let mut pending = vec![(dir.to_owned(), start)];
+    while let Some((current, current_rel)) = pending.pop() {
         let entries = match std::fs::read_dir(&current) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
@@ -403,19 +412,19 @@ fn walk_dir(filter: &WorkspaceFilter, dir: &Path, sink: &mut dyn FnMut(Found)) -
         for entry in entries {
             let entry = entry.map_err(|e| walk_error(&current, e))?;
             let file_type = entry.file_type().map_err(|e| walk_error(&entry.path(), e))?;
-            let path = entry.path();
-            let Some(rel) = RelPath::from_walk(filter.root(), &path) else { continue };
+            let name = entry.file_name();
+            let Some(rel) = name.to_str().and_then(|name| RelPath::child(current_rel.as_ref(), name)) else { continue };
             if filter.ignored(rel.as_str(), file_type.is_dir()) {
                 continue;
             }
             if file_type.is_dir() {
-                pending.push(path);
+                pending.push((entry.path(), Some(rel)));
                 continue;
             }
             match entry.metadata() {
                 Ok(meta) => sink(Found { path: rel, meta: Some(meta) }),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(walk_error(&path, err)),
+                Err(err) => return Err(walk_error(&entry.path(), err)),
             }
         }
     }

@@ -33,4 +33,4 @@ pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
 pub use manifest::{EntryKind, Manifest, ManifestEntry};
 pub use rel_path::{RelPath, RelPathError};
 pub use sorted_json::{SortedJsonError, sorted_json};
-pub use stat_cache::{StatCache, StatCacheLoad};
+pub use stat_cache::{SeenStat, StatCache, StatCacheLoad};

@@ -53,11 +53,34 @@ pub struct StatCacheLoad {
     pub warning: Option<String>,
 }
 
+/// A file's stat as this process saw it (see [`StatCache::seen_stat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenStat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub inode: u64,
+    /// `st_mode`: file type and permissions.
+    pub mode: u32,
+}
+
+/// An entry read from disk, and whether this process has seen the file match it.
+#[derive(Debug)]
+struct LoadedEntry {
+    entry: Entry,
+    seen: AtomicBool,
+}
+
 /// Maps workspace paths to digests for files whose stat is unchanged. Safe to share
-/// between threads: the loaded part is read-only, new entries go behind a mutex.
+/// between threads: the loaded part is read-only (but for its "seen" flags), new entries
+/// go behind a mutex.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    loaded: HashMap<String, Entry>,
+    loaded: HashMap<String, LoadedEntry>,
     fresh: Mutex<HashMap<String, Entry>>,
     /// Whether `fresh` holds anything; lets the common case (a null run) skip the lock.
     has_fresh: AtomicBool,
@@ -153,12 +176,34 @@ impl StatCache {
                 return entry.matches(stat).then_some(entry.digest);
             }
         }
-        self.loaded.get(path).filter(|e| e.matches(stat)).map(|e| e.digest)
+        let loaded = self.loaded.get(path).filter(|e| e.entry.matches(stat))?;
+        loaded.seen.store(true, Ordering::Relaxed);
+        Some(loaded.entry.digest)
+    }
+
+    /// The stat of the file at workspace path `path` as this process last saw it while
+    /// hashing or writing it (`None` when it did not look at that file). A run's own
+    /// observations, so that others (the git check) need not stat the same files again.
+    pub fn seen_stat(&self, path: &str) -> Option<SeenStat> {
+        let seen = |e: &Entry| SeenStat {
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            ctime_ns: e.ctime_ns,
+            inode: e.inode,
+            mode: e.mode,
+        };
+        if self.has_fresh.load(Ordering::Acquire) {
+            let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+            if let Some(entry) = fresh.get(path) {
+                return Some(seen(entry));
+            }
+        }
+        self.loaded.get(path).filter(|e| e.seen.load(Ordering::Relaxed)).map(|e| seen(&e.entry))
     }
 
     fn insert(&self, path: &str, entry: Entry) {
         let mut fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        if self.loaded.get(path) != Some(&entry) {
+        if self.loaded.get(path).map(|e| &e.entry) != Some(&entry) {
             self.dirty.store(true, Ordering::Relaxed);
         }
         fresh.insert(path.to_owned(), entry);
@@ -173,8 +218,13 @@ impl StatCache {
     /// Writes the cache atomically (temp file in the same directory, fsync, rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        let mut all: Vec<(&String, &Entry)> =
-            self.loaded.iter().filter(|(k, _)| !fresh.contains_key(*k)).chain(fresh.iter()).collect();
+        let mut all: Vec<(&String, &Entry)> = self
+            .loaded
+            .iter()
+            .filter(|(k, _)| !fresh.contains_key(*k))
+            .map(|(k, e)| (k, &e.entry))
+            .chain(fresh.iter())
+            .collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         let bytes = encode(&all);
         crate::write_atomically(path, &bytes, crate::Durability::Synced)
@@ -221,7 +271,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<HashMap<String, Entry>> {
+fn decode(bytes: &[u8]) -> Option<HashMap<String, LoadedEntry>> {
     let body_len = bytes.len().checked_sub(32)?;
     let (body, check) = bytes.split_at(body_len);
     if blake3::hash(body).as_bytes() != check {
@@ -245,7 +295,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Entry>> {
             hashed_at_ns: i64::from_le_bytes(r.array()?),
             digest: r.array()?,
         };
-        map.insert(path, entry);
+        map.insert(path, LoadedEntry { entry, seen: AtomicBool::new(false) });
     }
     r.bytes.is_empty().then_some(map)
 }
@@ -284,6 +334,28 @@ mod tests {
         std::fs::remove_file(dir.path().join("a.txt")).unwrap();
         assert_eq!(loaded.cache.file_digest(dir.path(), &rel, &meta).unwrap(), digest);
         assert!(!loaded.cache.is_dirty());
+    }
+
+    #[test]
+    fn only_files_this_process_looked_at_have_a_seen_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (old_file(dir.path(), "a.txt", "a"), old_file(dir.path(), "b.txt", "b"));
+        let meta = |name: &str| std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+        let first = StatCache::new();
+        first.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
+        assert_eq!(first.seen_stat("a.txt").map(|s| s.size), Some(1), "hashed now");
+        first.file_digest(dir.path(), &b, &meta("b.txt")).unwrap();
+        let store = dir.path().join("stat-cache");
+        first.save(&store).unwrap();
+
+        let loaded = StatCache::load(&store).cache;
+        assert_eq!(loaded.seen_stat("a.txt"), None, "on disk, but not looked at by this process");
+        loaded.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
+        let seen = loaded.seen_stat("a.txt").unwrap();
+        assert_eq!(seen.inode, std::os::unix::fs::MetadataExt::ino(&meta("a.txt")));
+        assert_eq!(seen.mode, std::os::unix::fs::MetadataExt::mode(&meta("a.txt")));
+        assert_eq!(loaded.seen_stat("b.txt"), None);
+        assert_eq!(loaded.seen_stat("c.txt"), None);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub fn run(
     if let Some(warning) = &stat_load.warning {
         reporter.report(RunEvent::Warning(warning));
     }
-    let stat_cache = stat_load.cache;
+    let stat_cache = Arc::new(stat_load.cache);
     let use_cache = pipeline.cache.enabled && !options.no_cache;
     let store = if use_cache {
         Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: error_chain(&e) })?)
@@ -105,7 +105,7 @@ pub fn run(
             reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", error_chain(&err))));
         }
     }
-    Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed()))
+    Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed(), stat_cache))
 }
 
 fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<CacheLock, RunError> {

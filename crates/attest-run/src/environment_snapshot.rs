@@ -1,13 +1,18 @@
 //! The environment snapshot of a run statement: machine, attest, git state, lock files
 //! and the versions of the tools steps declare. Taking it spawns `git` and `TOOL
-//! --version`, so callers start it beside the run (see [`environment_snapshot`]).
+//! --version`, so callers start it beside the run ([`environment_probe`]) and complete it
+//! after the run ([`EnvironmentProbe::finish`]), when the run's own stats of the
+//! workspace let git's index be checked without stat-ing every file again.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use attest_hash::SeenStat;
 use attest_pipeline::Pipeline;
 use attest_receipt::{EnvironmentSnapshot, GitInfo};
+
+use crate::RunSummary;
 
 /// Lock files whose digests the snapshot records, when present at the workspace root.
 pub const LOCK_FILES: [&str; 8] = [
@@ -37,26 +42,46 @@ fn command_output(program: &str, args: &[&str], cwd: &Path, path_env: Option<&st
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Commit, branch and dirtiness. A cheap `git rev-parse` gives commit, tree and branch;
-/// when git's index then proves the tree clean (see [`crate::git_index`]) that is the
-/// answer, and otherwise one `git status --porcelain=v2 --branch` decides (one process
-/// instead of three; `--no-optional-locks` so that attest never writes the index).
-fn git_info(root: &Path, path_env: Option<&str>) -> Option<GitInfo> {
+/// What `git rev-parse` says of the repository, for [`git_info`].
+fn rev_parse(root: &Path, path_env: Option<&str>) -> Option<String> {
     let args =
         ["rev-parse", "--show-toplevel", "--git-path", "index", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD"];
-    if let Some(info) = command_output("git", &args, root, path_env).and_then(|out| clean_from_index(root, &out)) {
+    command_output("git", &args, root, path_env)
+}
+
+/// Commit, branch and dirtiness. A cheap `git rev-parse` (`rev_parse`, taken earlier)
+/// gives commit, tree and branch; when git's index then proves the tree clean (see
+/// [`crate::git_index`]; `seen` gives the stats the run itself took, by workspace path)
+/// that is the answer, and otherwise one `git status --porcelain=v2 --branch` decides
+/// (one process instead of three). That `git status` may refresh the stat data in git's
+/// index, as it does when a user runs it, so that the next run's check is fast again
+/// after files were touched; it runs after the steps, never beside them.
+fn git_info(
+    root: &Path,
+    path_env: Option<&str>,
+    rev_parse: Option<&str>,
+    seen: &dyn Fn(&str) -> Option<SeenStat>,
+) -> Option<GitInfo> {
+    if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, seen)) {
         return Some(info);
     }
-    let args = ["--no-optional-locks", "status", "--porcelain=v2", "--branch", "--untracked-files=no"];
+    let args = ["status", "--porcelain=v2", "--branch", "--untracked-files=no"];
     parse_git_status(&command_output("git", &args, root, path_env)?)
 }
 
 /// The clean [`GitInfo`] when `rev_parse` (the output of the `rev-parse` above) and the
 /// index show that nothing changed; `None` when only `git status` can tell.
-fn clean_from_index(root: &Path, rev_parse: &str) -> Option<GitInfo> {
+fn clean_from_index(root: &Path, rev_parse: &str, seen: &dyn Fn(&str) -> Option<SeenStat>) -> Option<GitInfo> {
     let mut lines = rev_parse.lines().map(str::trim);
     let (top, index, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
-    crate::git_index::clean_against_index(Path::new(top), &root.join(index), tree)?;
+    // The index names files relative to the repository's top; the run, to the workspace.
+    let prefix = root.strip_prefix(top).ok().map(|p| p.to_string_lossy().into_owned());
+    let seen_by_index_path = |path: &str| match prefix.as_deref() {
+        Some("") => seen(path),
+        Some(prefix) => seen(path.strip_prefix(prefix)?.strip_prefix('/')?),
+        None => None,
+    };
+    crate::git_index::clean_against_index(Path::new(top), &root.join(index), tree, &seen_by_index_path)?;
     let branch = head.strip_prefix("refs/heads/").map(str::to_owned);
     Some(GitInfo { commit: commit.to_owned(), branch, dirty: false })
 }
@@ -96,14 +121,35 @@ fn tool_version(tool: &str, root: &Path, path_env: Option<&str>) -> String {
     }
 }
 
-/// The snapshot for a run of `steps` (indexes into the pipeline) in `root`. `host_path`
-/// is the host's `PATH`, under which tools are looked up as the steps will find them.
-pub fn environment_snapshot(
+/// The first half of a run's environment snapshot, taken beside the run: everything but
+/// git's dirtiness, which [`EnvironmentProbe::finish`] decides after it.
+#[derive(Debug)]
+pub struct EnvironmentProbe {
+    snapshot: EnvironmentSnapshot,
+    root: PathBuf,
+    host_path: Option<String>,
+    rev_parse: Option<String>,
+}
+
+impl EnvironmentProbe {
+    /// The snapshot, with git's state checked against the stats `summary`'s run took of
+    /// the workspace (files it did not look at are stat'ed now; without a summary, all).
+    pub fn finish(mut self, summary: Option<&RunSummary>) -> EnvironmentSnapshot {
+        let seen = |path: &str| summary.and_then(|s| s.seen_stat(path));
+        self.snapshot.git = git_info(&self.root, self.host_path.as_deref(), self.rev_parse.as_deref(), &seen);
+        self.snapshot
+    }
+}
+
+/// Starts the snapshot for a run of `steps` (indexes into the pipeline) in `root`.
+/// `host_path` is the host's `PATH`, under which tools are looked up as the steps will
+/// find them.
+pub fn environment_probe(
     root: &Path,
     pipeline: &Pipeline,
     steps: &[usize],
     host_path: Option<&str>,
-) -> EnvironmentSnapshot {
+) -> EnvironmentProbe {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned());
     let lock_files = LOCK_FILES
         .iter()
@@ -117,14 +163,20 @@ pub fn environment_snapshot(
             }
         }
     }
-    EnvironmentSnapshot {
+    let snapshot = EnvironmentSnapshot {
         os: std::env::consts::OS.to_owned(),
         arch: std::env::consts::ARCH.to_owned(),
         kernel,
         attest_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git: git_info(root, host_path),
+        git: None,
         lock_files,
         tools,
+    };
+    EnvironmentProbe {
+        snapshot,
+        root: root.to_owned(),
+        host_path: host_path.map(str::to_owned),
+        rev_parse: rev_parse(root, host_path),
     }
 }
 
@@ -133,6 +185,11 @@ pub fn environment_snapshot(
 mod tests {
     use super::*;
     use crate::git_index::git;
+
+    /// `git_info` as a run without stats of its own gets it.
+    fn git_now(root: &Path) -> Option<GitInfo> {
+        git_info(root, None, rev_parse(root, None).as_deref(), &|_| None)
+    }
 
     #[test]
     fn git_status_v2_gives_commit_branch_and_dirtiness() {
@@ -154,11 +211,11 @@ mod tests {
     fn git_info_matches_git_status_in_every_state() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        assert_eq!(git_info(root, None), None, "not a repository");
+        assert_eq!(git_now(root), None, "not a repository");
         git(root, &["init", "-q"]);
         std::fs::create_dir(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/a.txt"), "a").unwrap();
-        assert_eq!(git_info(root, None), None, "no commit yet");
+        assert_eq!(git_now(root), None, "no commit yet");
         std::thread::sleep(std::time::Duration::from_millis(20));
         git(root, &["add", "."]);
         git(root, &["commit", "-q", "-m", "one"]);
@@ -166,19 +223,19 @@ mod tests {
         let expect = |dirty, branch: Option<&str>| {
             Some(GitInfo { commit: commit.clone(), branch: branch.map(str::to_owned), dirty })
         };
-        assert_eq!(git_info(root, None), expect(false, Some("main")));
-        assert_eq!(git_info(&root.join("sub"), None), expect(false, Some("main")));
+        assert_eq!(git_now(root), expect(false, Some("main")));
+        assert_eq!(git_now(&root.join("sub")), expect(false, Some("main")));
         // Same content, new mtime: the index cannot prove it, git status compares contents.
         std::fs::write(root.join("sub/a.txt"), "a").unwrap();
-        assert_eq!(git_info(root, None), expect(false, Some("main")));
+        assert_eq!(git_now(root), expect(false, Some("main")));
         std::fs::write(root.join("sub/a.txt"), "b").unwrap();
-        assert_eq!(git_info(root, None), expect(true, Some("main")));
+        assert_eq!(git_now(root), expect(true, Some("main")));
         git(root, &["checkout", "-q", "sub/a.txt"]);
         git(root, &["checkout", "-q", "--detach"]);
-        assert_eq!(git_info(root, None), expect(false, None));
+        assert_eq!(git_now(root), expect(false, None));
         std::fs::write(root.join("new.txt"), "untracked files do not count").unwrap();
-        assert_eq!(git_info(root, None), expect(false, None));
+        assert_eq!(git_now(root), expect(false, None));
         git(root, &["add", "new.txt"]);
-        assert_eq!(git_info(root, None), expect(true, None));
+        assert_eq!(git_now(root), expect(true, None));
     }
 }

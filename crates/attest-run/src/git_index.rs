@@ -17,6 +17,8 @@
 
 use std::path::Path;
 
+use attest_hash::SeenStat;
+
 /// Entry flag bits (the 16-bit flags field).
 const ASSUME_VALID: u16 = 0x8000;
 const EXTENDED: u16 = 0x4000;
@@ -28,8 +30,8 @@ const ENTRY_FIXED: usize = 40 + 20 + 2;
 
 /// One index entry's stat data, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    path: String,
+struct Entry<'a> {
+    path: &'a str,
     ctime: (u32, u32),
     mtime: (u32, u32),
     dev: u32,
@@ -42,8 +44,8 @@ struct Entry {
 
 /// What an index file says, when this reader understands all of it.
 #[derive(Debug)]
-struct Index {
-    entries: Vec<Entry>,
+struct Index<'a> {
+    entries: Vec<Entry<'a>>,
     /// The root of the cache tree, when it is valid.
     root_tree: Option<String>,
 }
@@ -63,7 +65,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Parses an index of version 2 or 3 with SHA-1 object names. `None` for anything else
 /// (version 4's compressed paths, split or sparse indexes, flags this reader does not
 /// handle, a truncated file).
-fn parse(bytes: &[u8]) -> Option<Index> {
+fn parse(bytes: &[u8]) -> Option<Index<'_>> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
@@ -93,7 +95,7 @@ fn parse(bytes: &[u8]) -> Option<Index> {
         if usize::from(flags & NAME_MASK) != name_len.min(usize::from(NAME_MASK)) {
             return None;
         }
-        let path = std::str::from_utf8(&bytes[name_at..name_at + name_len]).ok()?.to_owned();
+        let path = std::str::from_utf8(&bytes[name_at..name_at + name_len]).ok()?;
         entries.push(Entry {
             path,
             ctime: (field(0)?, field(1)?),
@@ -139,12 +141,11 @@ fn root_of_cache_tree(data: &[u8]) -> Option<String> {
     rest.get(line_end + 1..line_end + 21).map(hex)
 }
 
-/// Git's file mode for what `lstat` saw, as the index records it.
-fn index_mode(stat: &rustix::fs::Stat) -> Option<u32> {
-    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
-    match kind {
+/// Git's file mode for the `st_mode` `lstat` saw, as the index records it.
+fn index_mode(st_mode: u32) -> Option<u32> {
+    match rustix::fs::FileType::from_raw_mode(st_mode) {
         rustix::fs::FileType::Symlink => Some(0o120_000),
-        rustix::fs::FileType::RegularFile => Some(if stat.st_mode & 0o100 != 0 { 0o100_755 } else { 0o100_644 }),
+        rustix::fs::FileType::RegularFile => Some(if st_mode & 0o100 != 0 { 0o100_755 } else { 0o100_644 }),
         _ => None,
     }
 }
@@ -152,10 +153,10 @@ fn index_mode(stat: &rustix::fs::Stat) -> Option<u32> {
 /// Whether a file still has the stat data `entry` recorded, and was not modified in the
 /// same instant as the index (`index_mtime`) was written.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::unnecessary_cast)] // field types differ by architecture
-fn unchanged(entry: &Entry, stat: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
+fn unchanged(entry: &Entry<'_>, stat: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
     // The index keeps the low 32 bits of each field.
     let mtime = (stat.st_mtime as i64, stat.st_mtime_nsec as i64);
-    index_mode(stat) == Some(entry.mode)
+    index_mode(stat.st_mode) == Some(entry.mode)
         && entry.mtime == (mtime.0 as u32, mtime.1 as u32)
         && entry.ctime == (stat.st_ctime as u32, stat.st_ctime_nsec as u32)
         && entry.ino == stat.st_ino as u32
@@ -166,14 +167,36 @@ fn unchanged(entry: &Entry, stat: &rustix::fs::Stat, index_mtime: (i64, i64)) ->
         && mtime < index_mtime
 }
 
+/// Whether a file the run itself stat'ed (`seen`) still has the stat data `entry`
+/// recorded. The run keeps no device, owner or group, but these cannot change without the
+/// ctime changing (`chown`, `chgrp`, a copy to another device), which is compared to the
+/// nanosecond.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn unchanged_as_seen(entry: &Entry<'_>, seen: &SeenStat, index_mtime: (i64, i64)) -> bool {
+    let split = |ns: i64| (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+    let (mtime, ctime) = (split(seen.mtime_ns), split(seen.ctime_ns));
+    index_mode(seen.mode) == Some(entry.mode)
+        && entry.mtime == (mtime.0 as u32, mtime.1 as u32)
+        && entry.ctime == (ctime.0 as u32, ctime.1 as u32)
+        && entry.ino == seen.inode as u32
+        && entry.size == seen.size as u32
+        && mtime < index_mtime
+}
+
 /// The result of the fast check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Clean;
 
 /// `Some(Clean)` when the work tree at `top` provably matches the index at `index_path`
 /// and the index matches HEAD's tree `head_tree`; `None` when that cannot be shown
-/// this way (the caller then asks `git status`).
-pub(crate) fn clean_against_index(top: &Path, index_path: &Path, head_tree: &str) -> Option<Clean> {
+/// this way (the caller then asks `git status`). `seen` gives the stat the run itself
+/// took of a file (by its path relative to `top`); only the others are stat'ed here.
+pub(crate) fn clean_against_index(
+    top: &Path,
+    index_path: &Path,
+    head_tree: &str,
+    seen: &dyn Fn(&str) -> Option<SeenStat>,
+) -> Option<Clean> {
     use std::os::unix::fs::MetadataExt;
     let index_meta = std::fs::metadata(index_path).ok()?;
     let bytes = std::fs::read(index_path).ok()?;
@@ -187,7 +210,13 @@ pub(crate) fn clean_against_index(top: &Path, index_path: &Path, head_tree: &str
     // kernel a walk from the root per file.
     let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
     for entry in &index.entries {
-        let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+        if let Some(stat) = seen(entry.path) {
+            if !unchanged_as_seen(entry, &stat, index_mtime) {
+                return None;
+            }
+            continue;
+        }
+        let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", entry.path));
         if open.as_ref().is_none_or(|(current, _)| *current != dir) {
             let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW;
             let fd =
@@ -240,14 +269,50 @@ mod tests {
 
     fn check(dir: &Path) -> Option<Clean> {
         let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
-        clean_against_index(dir, &dir.join(".git/index"), &tree)
+        clean_against_index(dir, &dir.join(".git/index"), &tree, &|_| None)
+    }
+
+    /// The check with the stats a stat cache took of `files` (as a run's input hashing does).
+    fn check_seen(dir: &Path, files: &[&str]) -> Option<Clean> {
+        let cache = attest_hash::StatCache::new();
+        for file in files {
+            let meta = std::fs::symlink_metadata(dir.join(file)).unwrap();
+            cache.file_digest(dir, &attest_hash::RelPath::new(file).unwrap(), &meta).unwrap();
+        }
+        let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
+        clean_against_index(dir, &dir.join(".git/index"), &tree, &|path| cache.seen_stat(path))
+    }
+
+    #[test]
+    fn the_runs_own_stats_stand_in_for_stating_again() {
+        let dir = repo();
+        assert_eq!(check_seen(dir.path(), &["a.txt", "src/b.c"]), Some(Clean));
+        // Proof they are used: a file seen unchanged is not looked at again.
+        let cache = attest_hash::StatCache::new();
+        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        cache.file_digest(dir.path(), &attest_hash::RelPath::new("a.txt").unwrap(), &meta).unwrap();
+        std::fs::remove_file(dir.path().join("a.txt")).unwrap();
+        let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
+        let index = dir.path().join(".git/index");
+        assert_eq!(clean_against_index(dir.path(), &index, &tree, &|p| cache.seen_stat(p)), Some(Clean));
+        assert_eq!(check(dir.path()), None, "stat'ed, the deletion shows");
+
+        // A file the run saw touched (same content, new stat data) falls back to git.
+        let touched = repo();
+        std::fs::write(touched.path().join("src/b.c"), "int b;").unwrap();
+        assert_eq!(check_seen(touched.path(), &["src/b.c"]), None);
+        let chmodded = repo();
+        std::fs::set_permissions(chmodded.path().join("a.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(check_seen(chmodded.path(), &["a.txt"]), None);
     }
 
     #[test]
     fn parses_what_git_writes() {
         let dir = repo();
-        let index = parse(&std::fs::read(dir.path().join(".git/index")).unwrap()).unwrap();
-        let paths: Vec<&str> = index.entries.iter().map(|e| e.path.as_str()).collect();
+        let bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
+        let index = parse(&bytes).unwrap();
+        let paths: Vec<&str> = index.entries.iter().map(|e| e.path).collect();
         assert_eq!(paths, ["a.txt", "link", "src/b.c", "src/deep/c.h"]);
         assert_eq!(index.entries[1].mode, 0o120_000);
         assert_eq!(index.entries[2].size, 6);

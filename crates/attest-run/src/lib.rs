@@ -6,7 +6,7 @@
 //! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
 //! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
 //! - [`run_record`]: what the run's receipt records, from its summary and an
-//!   [`environment_snapshot`]; [`step_rows`]: what the run history records.
+//!   [`environment_probe`]; [`step_rows`]: what the run history records.
 //!
 //! The CLI owns signals and the environment: it passes the host environment and an
 //! interrupt flag in, so this crate never reads either itself.
@@ -37,7 +37,7 @@ pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform, secret_env};
 pub use chrome_trace::chrome_trace;
 pub use coordinator::run;
 pub use deterministic::{DETERMINISTIC_UMASK, Deterministic};
-pub use environment_snapshot::{LOCK_FILES, environment_snapshot};
+pub use environment_snapshot::{EnvironmentProbe, LOCK_FILES, environment_probe};
 pub use event_reporter::EventReporter;
 pub use history_rows::step_rows;
 pub use key_record::{KeyRecord, KeyRecords};

@@ -1,5 +1,8 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use attest_hash::{SeenStat, StatCache};
 
 use serde::Serialize;
 
@@ -48,16 +51,25 @@ pub struct RunSummary {
     /// Wall time of the whole run, in seconds.
     #[serde(serialize_with = "crate::run_event::seconds")]
     pub wall: Duration,
+    /// The stats the run took of workspace files (for [`RunSummary::seen_stat`]).
+    #[serde(skip)]
+    seen: Arc<StatCache>,
 }
 
 impl RunSummary {
-    pub(crate) fn new(steps: Vec<StepReport>, interrupted: bool, wall: Duration) -> Self {
+    pub(crate) fn new(steps: Vec<StepReport>, interrupted: bool, wall: Duration, seen: Arc<StatCache>) -> Self {
         let count = |f: &dyn Fn(&StepReport) -> bool| steps.iter().filter(|s| f(s)).count();
         let ran = count(&|s| s.succeeded() && !matches!(s.cache, Some(CacheStatus::Hit)));
         let cached = count(&|s| s.succeeded() && matches!(s.cache, Some(CacheStatus::Hit)));
         let failed = count(&|s| matches!(s.status, StepStatus::Failed { .. }));
         let skipped = count(&|s| matches!(s.status, StepStatus::Skipped { .. } | StepStatus::Cancelled));
-        Self { steps, ran, cached, failed, skipped, interrupted, wall }
+        Self { steps, ran, cached, failed, skipped, interrupted, wall, seen }
+    }
+
+    /// The stat the run took of the file at workspace path `path` while hashing or
+    /// writing it, if it looked at that file.
+    pub fn seen_stat(&self, path: &str) -> Option<SeenStat> {
+        self.seen.seen_stat(path)
     }
 
     /// Whether every step succeeded and the run was not interrupted.

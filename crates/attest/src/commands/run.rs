@@ -107,7 +107,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     // The environment snapshot spawns git and `TOOL --version`: taken beside the run.
     let (summary, environment) = std::thread::scope(|scope| {
         let snapshot = scope.spawn(|| {
-            attest_run::environment_snapshot(
+            attest_run::environment_probe(
                 &loaded.workspace.root,
                 &loaded.pipeline,
                 &selected,
@@ -126,7 +126,8 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
             return Err(err);
         }
     };
-    let environment = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
+    let environment =
+        environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?.finish(Some(&summary));
     let context = ReceiptContext {
         workspace: &loaded.workspace,
         pipeline: &loaded.pipeline,
