@@ -87,6 +87,11 @@ pub enum ExecError {
         /// The program.
         program: &'static str,
     },
+    /// No container engine is installed.
+    #[error(
+        "isolation `container` needs podman, or runc and umoci (for local OCI images); none found on PATH (apt-get install podman)"
+    )]
+    NoContainerEngine,
     /// bubblewrap is installed but cannot create the sandbox's namespaces here.
     #[error(
         "isolation `sandbox` needs user, mount, pid and network namespaces, which bubblewrap cannot create on this host: {message}"

@@ -20,6 +20,6 @@ pub use executor::{Executor, ProcessExecutor};
 pub use process_groups::{ProcessGroups, Signal};
 pub use sandbox::{
     LANDLOCK_SUBCOMMAND, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot,
-    VmSpec, find_program, landlock_exec, local_image_digest, read_only_system_paths, resolve_vm, sandbox_landlock_abi,
-    use_landlock_helper,
+    VmSpec, container_engine_name, find_program, landlock_exec, local_image_digest, read_only_system_paths, resolve_vm,
+    sandbox_landlock_abi, use_landlock_helper,
 };

@@ -290,7 +290,7 @@ pub struct ContainerParameters {
     pub image: String,
     /// The image's digest, `sha256:<64 hex>`.
     pub digest: String,
-    /// The container engine (`podman`).
+    /// The container engine: `podman`, or `runc` (over the image unpacked by umoci).
     pub engine: String,
     /// Where the workspace was mounted (`/work`).
     pub root: String,

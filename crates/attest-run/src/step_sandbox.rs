@@ -40,6 +40,7 @@ impl StepRunner<'_> {
             container: (step.isolation == Isolation::Container)
                 .then(|| step.image.as_ref().map_or_else(String::new, |image| podman_image(image, self.root))),
             vm: (step.isolation == Isolation::Vm).then(|| vm_spec(self.root, step)),
+            image_cache: Workspace::new(self.root).containers_dir(),
         })
     }
 
@@ -105,7 +106,11 @@ pub(crate) fn isolation_parameters(step: &Step, root: &std::path::Path) -> Isola
         (Isolation::Container, Some(image)) => Some(ContainerParameters {
             image: image.reference.clone(),
             digest: image_digest(image, root),
-            engine: "podman".to_owned(),
+            engine: attest_exec::container_engine_name(
+                std::env::var("PATH").ok().as_deref(),
+                &podman_image(image, root),
+            )
+            .to_owned(),
             root: SANDBOX_ROOT.to_owned(),
             writable: step.outputs.iter().map(ToString::to_string).collect(),
             tmpfs: vec!["/tmp".to_owned()],

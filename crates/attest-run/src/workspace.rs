@@ -49,6 +49,11 @@ impl Workspace {
         self.attest_dir().join("sandbox")
     }
 
+    /// `.attest/containers`: local container images unpacked for runc, by digest.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.attest_dir().join("containers")
+    }
+
     /// `.attest/vm`: the kernels and initramfs images VM steps boot, by digest.
     pub fn vm_dir(&self) -> PathBuf {
         self.attest_dir().join("vm")

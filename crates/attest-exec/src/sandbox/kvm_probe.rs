@@ -51,15 +51,16 @@ fn forced() -> Option<VmAccel> {
 /// Verdicts of this process, by verdict file (VM steps may start side by side; one probes).
 static VERDICTS: Mutex<Vec<(PathBuf, VmAccel)>> = Mutex::new(Vec::new());
 
-/// The accelerator for VM steps booting `kernel` and `initramfs` with `qemu`.
-pub(crate) fn choose_accel(qemu: &Path, kernel: &Path, initramfs: &Path) -> VmAccel {
+/// The accelerator for VM steps booting `kernel` and `initramfs` with `qemu`; `boot` names
+/// what they are (their digests), since attest may rewrite its own copies.
+pub(crate) fn choose_accel(qemu: &Path, kernel: &Path, initramfs: &Path, boot: &str) -> VmAccel {
     if let Some(accel) = forced() {
         return accel;
     }
     if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
         return VmAccel::Tcg;
     }
-    let Some(file) = verdict_file(qemu, kernel, initramfs) else { return VmAccel::Tcg };
+    let Some(file) = verdict_file(qemu, boot) else { return VmAccel::Tcg };
     let mut verdicts = VERDICTS.lock().expect("verdict lock is never poisoned");
     if let Some((_, accel)) = verdicts.iter().find(|(path, _)| *path == file) {
         return *accel;
@@ -76,19 +77,18 @@ pub(crate) fn choose_accel(qemu: &Path, kernel: &Path, initramfs: &Path) -> VmAc
     accel
 }
 
-/// `<cache>/attest/kvm-probe/<digest>`: the digest of what decides whether KVM boots.
-fn verdict_file(qemu: &Path, kernel: &Path, initramfs: &Path) -> Option<PathBuf> {
+/// `<cache>/attest/kvm-probe/<digest>`: the digest of what decides whether KVM boots: the
+/// host kernel, QEMU (path, size, mtime) and the boot files (`boot`, their digests).
+fn verdict_file(qemu: &Path, boot: &str) -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|dir| Path::new(dir).is_absolute())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
     let mut identity = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
     identity.push_str(&std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default());
-    for file in [qemu, kernel, initramfs] {
-        let meta = std::fs::metadata(file).ok()?;
-        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        identity.push_str(&format!("{}:{}:{}\n", file.display(), meta.len(), modified.as_nanos()));
-    }
+    let meta = std::fs::metadata(qemu).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    identity.push_str(&format!("{}:{}:{}\n{boot}\n", qemu.display(), meta.len(), modified.as_nanos()));
     let digest = attest_hash::Digest::of_bytes(identity.as_bytes()).hex();
     Some(cache.join("attest").join("kvm-probe").join(&digest[..32]))
 }
@@ -174,17 +174,16 @@ mod tests {
     }
 
     #[test]
-    fn the_verdict_file_names_the_boot_files() {
+    fn the_verdict_file_names_qemu_and_the_boot_files() {
         let dir = tempfile::tempdir().unwrap();
-        let [qemu, kernel, initramfs] = ["qemu", "vmlinux", "initramfs"].map(|name| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, name).unwrap();
-            path
-        });
-        let first = verdict_file(&qemu, &kernel, &initramfs).unwrap();
+        let qemu = dir.path().join("qemu");
+        std::fs::write(&qemu, "qemu").unwrap();
+        let first = verdict_file(&qemu, "sha256:k sha256:i").unwrap();
         assert!(first.to_string_lossy().contains("attest/kvm-probe/"), "{}", first.display());
-        std::fs::write(&kernel, "another kernel").unwrap();
-        assert_ne!(verdict_file(&qemu, &kernel, &initramfs).unwrap(), first, "another kernel probes again");
-        assert_eq!(verdict_file(&qemu, &dir.path().join("missing"), &initramfs), None);
+        assert_eq!(verdict_file(&qemu, "sha256:k sha256:i").unwrap(), first);
+        assert_ne!(verdict_file(&qemu, "sha256:k2 sha256:i").unwrap(), first, "another kernel probes again");
+        std::fs::write(&qemu, "another qemu").unwrap();
+        assert_ne!(verdict_file(&qemu, "sha256:k sha256:i").unwrap(), first, "another QEMU probes again");
+        assert_eq!(verdict_file(&dir.path().join("missing"), "sha256:k sha256:i"), None);
     }
 }

@@ -38,11 +38,14 @@ mod landlock_rules;
 mod oci_image;
 mod output_stage;
 mod podman_argv;
+mod runc_bundle;
 mod vm_boot;
 mod vm_guest;
+mod workspace_view;
 
 pub use landlock_rules::{LANDLOCK_SUBCOMMAND, landlock_exec, sandbox_landlock_abi, use_landlock_helper};
 pub use oci_image::local_image_digest;
+pub use runc_bundle::container_engine_name;
 pub use vm_boot::{VmBoot, VmSpec, resolve_vm};
 
 use std::collections::HashSet;
@@ -54,6 +57,7 @@ use bwrap_argv::{ETC_FILES, HostLayout, MountPlan, bwrap_argv};
 use input_mounts::{input_mounts, is_within};
 use output_stage::{OutputStage, writable_dirs};
 use podman_argv::{ContainerPlan, is_shown, podman_argv};
+use runc_bundle::ContainerEngine;
 
 /// Where the workspace is inside every sandbox.
 pub const SANDBOX_ROOT: &str = "/work";
@@ -91,6 +95,8 @@ pub struct SandboxSpec {
     /// Run in a QEMU virtual machine (`isolation: vm`) instead; the same inputs and
     /// outputs, shared over virtio-9p.
     pub vm: Option<VmSpec>,
+    /// Where local images are unpacked for runc (`.attest/containers`), by digest.
+    pub image_cache: PathBuf,
 }
 
 /// What a sandboxed command did beyond its exit status.
@@ -114,10 +120,20 @@ pub(crate) struct Sandbox {
     stage: OutputStage,
     /// Mount points of inputs and the working directory, workspace-relative.
     expected: HashSet<String>,
-    /// podman and the container's name, for a container step.
-    container: Option<(PathBuf, String)>,
-    /// The `meta` share of a VM step (deleted when dropped).
-    vm_meta: Option<tempfile::TempDir>,
+    /// The container to remove if its engine's client is killed.
+    container: Option<Container>,
+    /// A private directory outside the workspace, deleted when dropped: a VM step's `meta`
+    /// share, a runc container's bundle (both hold the environment).
+    private: Option<tempfile::TempDir>,
+}
+
+/// A container of a step, by engine.
+#[derive(Debug)]
+enum Container {
+    /// podman and the container's name.
+    Podman { podman: PathBuf, name: String },
+    /// runc, its state directory and the container's id.
+    Runc { runc: PathBuf, state: PathBuf, id: String },
 }
 
 /// An error about `path` in the scratch directory.
@@ -209,18 +225,16 @@ impl Sandbox {
         }
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
-        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, vm_meta: None })
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, private: None })
     }
 
     /// A container step: `podman run` with the same read-only inputs and staged outputs
     /// as a sandbox (see `podman_argv`).
     fn prepare_container(request: &ExecRequest, spec: &SandboxSpec, image: &str) -> Result<Self, ExecError> {
-        let podman =
-            host_tools::find_program(spec.search_path.as_deref(), "podman").ok_or(ExecError::ProgramNotFound {
-                needed_for: "isolation `container`",
-                package: "podman",
-                program: "podman",
-            })?;
+        let podman = match runc_bundle::choose_engine(spec.search_path.as_deref(), image)? {
+            ContainerEngine::Podman(podman) => podman,
+            ContainerEngine::Runc { runc, umoci } => return Self::prepare_runc(request, spec, image, &runc, &umoci),
+        };
         let scratch = &spec.scratch;
         clear_scratch(scratch)?;
         let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
@@ -256,7 +270,67 @@ impl Sandbox {
         if !working_dir.is_empty() {
             expected.insert(working_dir.to_owned());
         }
-        Ok(Self { argv, spec: spec.clone(), stage, expected, container: Some((podman, name)), vm_meta: None })
+        Ok(Self {
+            argv,
+            spec: spec.clone(),
+            stage,
+            expected,
+            container: Some(Container::Podman { podman, name }),
+            private: None,
+        })
+    }
+
+    /// A container step run by runc (no podman): the image unpacked once, the workspace
+    /// view read-only with the staged outputs writable (see `runc_bundle`).
+    fn prepare_runc(
+        request: &ExecRequest,
+        spec: &SandboxSpec,
+        image: &str,
+        runc: &Path,
+        umoci: &Path,
+    ) -> Result<Self, ExecError> {
+        let rootfs = runc_bundle::unpacked_rootfs(umoci, image, &spec.image_cache)?;
+        let scratch = &spec.scratch;
+        clear_scratch(scratch)?;
+        let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
+        let writable = writable_dirs(&spec.outputs);
+        let view = workspace_view::view_dir(scratch);
+        workspace_view::write_view(&spec.workspace, &view, &inputs, &writable, &spec.working_dir)?;
+        let bundle = tempfile::Builder::new()
+            .prefix("attest-runc-")
+            .tempdir()
+            .map_err(|source| ExecError::Scratch { path: std::env::temp_dir(), source })?;
+        // Last: from here on, the outputs are in the stage until `finish`.
+        let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
+        stage.stage_in()?;
+        let work = scratch.join("work");
+        for dir in &writable {
+            std::fs::create_dir_all(work.join(dir)).map_err(scratch_error(&work.join(dir)))?;
+        }
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        let config = runc_bundle::runc_config(&runc_bundle::RuncPlan {
+            rootfs: &rootfs,
+            view: &view,
+            stage: &work,
+            writable_dirs: &writable,
+            working_dir: &spec.working_dir,
+            argv: &request.argv,
+            env: &request.env,
+            rootless: (uid != 0).then_some((uid, gid)),
+        });
+        let config_path = bundle.path().join("config.json");
+        std::fs::write(&config_path, config.to_string()).map_err(scratch_error(&config_path))?;
+        let state = scratch.join("runc");
+        let id =
+            format!("attest-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let argv = runc_bundle::runc_argv(runc, &state, bundle.path(), &id);
+        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
+        if !spec.working_dir.is_empty() {
+            expected.insert(spec.working_dir.clone());
+        }
+        let container = Some(Container::Runc { runc: runc.to_owned(), state, id });
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container, private: Some(bundle) })
     }
 
     /// A VM step: QEMU booting the step's kernel and initramfs, with the declared inputs
@@ -282,8 +356,8 @@ impl Sandbox {
         let scratch = &spec.scratch;
         clear_scratch(scratch)?;
         let inputs = input_mounts(&spec.workspace, &spec.visible, &spec.outputs);
-        let view = vm_guest::view_dir(scratch);
-        vm_guest::write_view(&spec.workspace, &view, &inputs, &writable, &spec.working_dir)?;
+        let view = workspace_view::view_dir(scratch);
+        workspace_view::write_view(&spec.workspace, &view, &inputs, &writable, &spec.working_dir)?;
         let meta = vm_guest::meta_dir()?;
         vm_guest::write_meta(meta.path(), &request.argv, &request.env, &writable, &spec.working_dir)?;
         // Last: from here on, the outputs are in the stage until `finish`.
@@ -299,27 +373,37 @@ impl Sandbox {
             view: &view,
             out: &out,
             meta: meta.path(),
-            accel: kvm_probe::choose_accel(&qemu, &kernel, &initramfs).as_str(),
+            accel: kvm_probe::choose_accel(
+                &qemu,
+                &kernel,
+                &initramfs,
+                &format!("{} {}", boot.kernel_sha256, boot.initramfs_sha256),
+            )
+            .as_str(),
         });
         let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
         if !spec.working_dir.is_empty() {
             expected.insert(spec.working_dir.clone());
         }
-        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, vm_meta: Some(meta) })
+        Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, private: Some(meta) })
     }
 
     /// After the command was killed by a signal: a container outlives a killed podman
-    /// client (conmon keeps it), so it is removed by name.
+    /// client (conmon keeps it), so it is removed by name; runc's is removed likewise.
     pub(crate) fn after_signal(&self) {
-        if let Some((podman, name)) = &self.container {
-            let _ = std::process::Command::new(podman)
-                .args(["rm", "--force", "--ignore", "--time=0", name])
-                .env_clear()
-                .envs(self.spec.search_path.iter().map(|path| ("PATH", path)))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+        match &self.container {
+            Some(Container::Podman { podman, name }) => {
+                let _ = std::process::Command::new(podman)
+                    .args(["rm", "--force", "--ignore", "--time=0", name])
+                    .env_clear()
+                    .envs(self.spec.search_path.iter().map(|path| ("PATH", path)))
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+            Some(Container::Runc { runc, state, id }) => runc_bundle::force_delete(runc, state, id),
+            None => {}
         }
     }
 
@@ -341,7 +425,13 @@ impl Sandbox {
         } else {
             Vec::new()
         };
-        let guest_exit = self.vm_meta.as_ref().and_then(|meta| vm_guest::guest_exit(meta.path()));
+        let guest_exit = match (&self.spec.vm, &self.private) {
+            (Some(_), Some(meta)) => vm_guest::guest_exit(meta.path()),
+            _ => None,
+        };
+        if let Some(Container::Runc { runc, state, id }) = &self.container {
+            runc_bundle::force_delete(runc, state, id);
+        }
         moved?;
         std::fs::remove_dir_all(&self.spec.scratch).map_err(scratch_error(&self.spec.scratch))?;
         Ok(SandboxReport { undeclared_reads, undeclared_writes, guest_exit })

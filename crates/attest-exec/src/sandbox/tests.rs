@@ -54,6 +54,7 @@ impl Fixture {
                 explain: false,
                 container: None,
                 vm: None,
+                image_cache: root.join(".attest/containers"),
             }),
         }
     }

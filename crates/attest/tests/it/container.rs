@@ -180,22 +180,18 @@ fn a_missing_podman_is_named() {
     let outcome = ctx.run_command(command);
     assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
     assert!(
-        outcome.stderr.contains("isolation `container` needs podman (`podman`); not found on PATH"),
+        outcome
+            .stderr
+            .contains("isolation `container` needs podman, or runc and umoci (for local OCI images); none found"),
         "{}",
         outcome.snapshot()
     );
 }
 
-/// A local OCI archive in the workspace (`image: oci-archive:PATH`): podman loads it, and
-/// its manifest digest, read from the archive's index.json, is in the key and the receipt.
-#[test]
-fn a_local_oci_archive_runs_and_its_manifest_digest_is_recorded() {
-    let Some(image) = test_image() else { return };
+/// Saves the test image as an OCI archive at `images/busybox.tar` in `ctx`'s workspace
+/// (what `podman save --format oci-archive` writes) and returns its manifest digest.
+fn save_test_archive(ctx: &TestContext, image: &str) -> String {
     let podman = find("podman").unwrap();
-    let ctx = TestContext::new().pipeline(
-        "version: \"0.1\"\nsteps:\n  up:\n    run: mkdir -p out && tr a-z A-Z < in.txt > out/up.txt\n    isolation: container\n    image: oci-archive:images/busybox.tar\n    inputs: [in.txt]\n    outputs: [out/up.txt]\n",
-    );
-    ctx.write("in.txt", "local\n");
     std::fs::create_dir_all(ctx.root().join("images")).unwrap();
     let name = image.split_once('@').unwrap().0;
     let tag = Command::new(&podman)
@@ -212,12 +208,113 @@ fn a_local_oci_archive_runs_and_its_manifest_digest_is_recorded() {
         .status()
         .unwrap();
     assert!(status.success(), "podman save");
-    let expected = attest_exec::local_image_digest(&ctx.root().join("images/busybox.tar")).unwrap();
+    attest_exec::local_image_digest(&ctx.root().join("images/busybox.tar")).unwrap()
+}
+
+/// A local OCI archive in the workspace (`image: oci-archive:PATH`): podman loads it, and
+/// its manifest digest, read from the archive's index.json, is in the key and the receipt.
+#[test]
+fn a_local_oci_archive_runs_and_its_manifest_digest_is_recorded() {
+    let Some(image) = test_image() else { return };
+    let ctx = TestContext::new().pipeline(
+        "version: \"0.1\"\nsteps:\n  up:\n    run: mkdir -p out && tr a-z A-Z < in.txt > out/up.txt\n    isolation: container\n    image: oci-archive:images/busybox.tar\n    inputs: [in.txt]\n    outputs: [out/up.txt]\n",
+    );
+    ctx.write("in.txt", "local\n");
+    let expected = save_test_archive(&ctx, image);
     let outcome = ctx.run(&["run"]);
     outcome.success();
     assert_eq!(ctx.read("out/up.txt"), "LOCAL\n");
     let isolation = crate::sandbox::recorded_isolation(&ctx, &outcome);
     assert_eq!(isolation["container"]["image"], "oci-archive:images/busybox.tar");
     assert_eq!(isolation["container"]["digest"], expected.as_str());
+    assert_eq!(isolation["container"]["engine"], "podman");
     assert!(expected.starts_with("sha256:") && expected.len() == 71, "{expected}");
+}
+
+fn runc_available() -> bool {
+    let found = find("runc").is_some() && find("umoci").is_some();
+    if !found {
+        crate::context::skip_without("runc and umoci");
+    }
+    found
+}
+
+const RUNC_STEP: &str = r#"
+version: "0.1"
+steps:
+  up:
+    run: |
+      mkdir -p out
+      tr a-z A-Z < src/in.txt > out/up.txt
+      echo "host=$(hostname) net=$(ls /sys/class/net) uid=$(id -u)" >> out/up.txt
+      ls /work >> out/up.txt
+      echo x > src/in.txt || echo "inputs are read-only"
+      echo x > /x || echo "the root is read-only"
+      echo scratch > /tmp/t && cat /tmp/t
+    isolation: container
+    image: oci-archive:images/busybox.tar
+    inputs: [src/in.txt]
+    outputs: [out/up.txt]
+"#;
+
+/// Without podman (`ATTEST_CONTAINER_ENGINE=runc` stands in for a host without it), runc
+/// runs the step over the image umoci unpacked once into `.attest/containers/<digest>/`,
+/// with the same isolation as podman's containers, and the receipt names the engine.
+#[test]
+fn the_runc_engine_runs_a_local_image_as_podman_would() {
+    let Some(image) = test_image() else { return };
+    if !runc_available() {
+        return;
+    }
+    let ctx = TestContext::new().pipeline(RUNC_STEP);
+    ctx.write("src/in.txt", "hello\n");
+    ctx.write("undeclared.txt", "not shown\n");
+    let digest = save_test_archive(&ctx, image);
+    let run = |args: &[&str]| {
+        let mut command = ctx.command(args);
+        command.env("ATTEST_CONTAINER_ENGINE", "runc");
+        ctx.run_command(command)
+    };
+    let outcome = run(&["run", "-v"]);
+    outcome.success();
+    assert_eq!(ctx.read("out/up.txt"), "HELLO\nhost=attest net=lo uid=0\nout\nsrc\n");
+    let text = outcome.snapshot();
+    for said in ["inputs are read-only", "the root is read-only", "scratch"] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert_eq!(ctx.read("src/in.txt"), "hello\n");
+    let isolation = crate::sandbox::recorded_isolation(&ctx, &outcome);
+    assert_eq!(isolation["container"]["engine"], "runc");
+    assert_eq!(isolation["container"]["digest"], digest.as_str());
+
+    // Unpacked once: the next execution reuses the root file system.
+    let rootfs = ctx.root().join(".attest/containers").join(digest.trim_start_matches("sha256:")).join("rootfs");
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&rootfs).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        (names, std::fs::metadata(&rootfs).unwrap().modified().unwrap())
+    };
+    let before = listing();
+    run(&["run", "--no-cache"]).success();
+    assert_eq!(listing(), before, "the shared root file system is not written to");
+    assert!(!ctx.root().join(".attest/sandbox/0").exists(), "the scratch directory is removed");
+}
+
+/// runc runs local images only: a registry reference pinned by digest needs podman.
+#[test]
+fn the_runc_engine_refuses_registry_references() {
+    let ctx = TestContext::new().pipeline(&format!(
+        "version: \"0.1\"\nsteps:\n  a:\n    run: \"true\"\n    isolation: container\n    image: localhost/x@sha256:{}\n",
+        "0".repeat(64)
+    ));
+    let mut command = ctx.command(&["run"]);
+    command.env("ATTEST_CONTAINER_ENGINE", "runc");
+    let outcome = ctx.run_command(command);
+    assert_eq!(outcome.code, 1, "{}", outcome.snapshot());
+    let said = if find("runc").is_some() && find("umoci").is_some() {
+        "the runc engine runs local OCI images only"
+    } else {
+        "not found on PATH"
+    };
+    assert!(outcome.stderr.contains(said), "{}", outcome.snapshot());
 }
