@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Per-step overhead of the four isolation levels: process, sandbox (bubblewrap),
-# container (podman) and vm (QEMU).
+# Per-step overhead of the four isolation levels: process, sandbox (bubblewrap, with
+# Landlock where the kernel has it), container (podman, and runc over umoci) and vm (QEMU).
 #
 # 50 trivial steps (`true`), run with --no-cache so that every step executes, with -j 1
 # (the overhead adds up serially) and -j 2, plus two sandboxed variants where each step
@@ -11,7 +11,7 @@
 # installed (few runs: each VM step takes seconds under TCG).
 #
 #   cargo build --release && bench/isolation.sh            # needs hyperfine, bwrap
-#   ATTEST=/path/to/attest RUNS=20 VM_RUNS=2 bench/isolation.sh
+#   ATTEST=/path/to/attest RUNS=20 VM_RUNS=2 bench/isolation.sh   # VM_RUNS=0: no VM rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEST="${ATTEST:-$PWD/target/release/attest}"
@@ -73,18 +73,31 @@ if command -v podman >/dev/null && [ -x /bin/busybox ]; then
         -n "container -j1" "cd $containers && $ATTEST run --no-cache -q -j 1" \
         -n "container -j2" "cd $containers && $ATTEST run --no-cache -q -j 2"
     results+=("$work/containers.json")
+    # The same image as a local OCI archive, run by runc over what umoci unpacked (the
+    # engine attest uses without podman); the warmup run unpacks it.
+    if command -v runc >/dev/null && command -v umoci >/dev/null; then
+        runc_ws="$(pipeline runc "[]")"
+        podman save --quiet --format oci-archive -o "$runc_ws/image.tar" localhost/attest-bench-busybox:latest
+        sed -i 's|inputs: \[\] }|inputs: [], isolation: container, image: "oci-archive:image.tar" }|' "$runc_ws/attest.yaml"
+        hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/runc.json" \
+            -n "container (runc) -j1" "cd $runc_ws && ATTEST_CONTAINER_ENGINE=runc $ATTEST run --no-cache -q -j 1" \
+            -n "container (runc) -j2" "cd $runc_ws && ATTEST_CONTAINER_ENGINE=runc $ATTEST run --no-cache -q -j 2"
+        results+=("$work/runc.json")
+    else
+        echo "isolation.sh: runc or umoci missing: no runc rows" >&2
+    fi
 else
     echo "isolation.sh: podman or busybox-static missing: no container rows" >&2
 fi
 
 # VMs: the default kernel under TCG (or KVM with ATTEST_VM_ACCEL=kvm); the first run
 # unpacks the kernel and builds the initramfs (not timed: --warmup 1).
-if command -v qemu-system-x86_64 >/dev/null; then
+if [ "$VM_RUNS" -gt 0 ] && command -v qemu-system-x86_64 >/dev/null; then
     hyperfine --warmup 1 --runs "$VM_RUNS" --export-json "$work/vms.json" \
         -n "vm -j2" "$(run "$trivial" 2 vm)"
     results+=("$work/vms.json")
 else
-    echo "isolation.sh: qemu-system-x86_64 missing: no vm rows" >&2
+    echo "isolation.sh: VM_RUNS=0 or qemu-system-x86_64 missing: no vm rows" >&2
 fi
 
 python3 - "$STEPS" "${results[@]}" <<'EOF'
