@@ -67,7 +67,7 @@ pub enum Failure {
     /// A second build from a clean copy of the inputs gave different outputs, and the
     /// step requires reproducibility.
     NotReproducible {
-        /// The first difference: file, both digests, first differing offset.
+        /// Every difference (`; `-separated): file, both digests, first differing offset.
         difference: String,
         /// How many outputs differed.
         count: usize,
@@ -121,7 +121,7 @@ impl std::fmt::Display for Failure {
             }
             Failure::NotReproducible { difference, count: 1 } => write!(f, "not reproducible: {difference}"),
             Failure::NotReproducible { difference, count } => {
-                write!(f, "not reproducible: {difference} (and {} more outputs)", count - 1)
+                write!(f, "not reproducible ({count} outputs): {difference}")
             }
             Failure::UndeclaredReads { code, paths } => {
                 write!(f, "exit code {code}; the step tried to open undeclared files: {}", paths.join(", "))

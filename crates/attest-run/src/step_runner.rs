@@ -469,22 +469,27 @@ impl<'a> StepRunner<'a> {
             let check = self.reproduce(step, record, &request, &outputs, index);
             let differences = check.differences.clone();
             report.reproducibility = Some(check);
-            if let Some(first) = differences.first() {
+            if !differences.is_empty() {
+                // Every differing output by name, then diffoscope's account of each.
+                let listed: Vec<String> = differences.iter().map(ToString::to_string).collect();
+                for difference in &differences {
+                    if let Some(text) = &difference.explanation {
+                        let text: Vec<String> = text.lines().map(|l| format!("  | {l}")).collect();
+                        self.warn(&format!(
+                            "diffoscope on `{}` of step `{}`:\n{}",
+                            difference.path,
+                            step.name,
+                            text.join("\n")
+                        ));
+                    }
+                }
                 if step.reproducible {
                     report.status = StepStatus::Failed {
-                        failure: Failure::NotReproducible { difference: first.to_string(), count: differences.len() },
+                        failure: Failure::NotReproducible { difference: listed.join("; "), count: differences.len() },
                     };
                     return report;
                 }
-                self.warn(&format!(
-                    "step `{}` is not reproducible: {first}{}",
-                    step.name,
-                    if differences.len() > 1 {
-                        format!(" (and {} more outputs)", differences.len() - 1)
-                    } else {
-                        String::new()
-                    }
-                ));
+                self.warn(&format!("step `{}` is not reproducible: {}", step.name, listed.join("; ")));
             }
         }
         if cacheable

@@ -62,15 +62,29 @@ fn a_timestamped_output_is_caught_and_named_and_a_stable_one_passes() {
 
 #[test]
 fn a_step_that_requires_reproducibility_fails_and_is_not_cached() {
-    let ctx =
-        workspace(&PIPELINE.replace(
-            "outputs: [out/stamped.txt] }",
-            "outputs: [out/stamped.txt], attestation: { reproducible: true } }",
-        ));
+    // Two outputs differ, one does not: each differing one is named, with diffoscope's
+    // account of it where diffoscope is installed (`.ci/run` installs it).
+    let ctx = workspace(&PIPELINE.replace(
+        r#"run: "mkdir -p out && (cat in.txt; date +%s%N) > out/stamped.txt", inputs: [in.txt], outputs: [out/stamped.txt] }"#,
+        r#"run: "mkdir -p out && (cat in.txt; date +%s%N) > out/stamped.txt && date +%N > out/nanos.txt && cp in.txt out/same.txt", inputs: [in.txt], outputs: [out/stamped.txt, out/nanos.txt, out/same.txt], attestation: { reproducible: true } }"#,
+    ));
     let out = ctx.run(&["run"]);
     assert_eq!(out.code, 1, "{}", out.snapshot());
     assert!(out.stderr.contains("[FAIL] stamped"), "{}", out.stderr);
-    assert!(out.stderr.contains("not reproducible: out/stamped.txt"), "{}", out.stderr);
+    assert!(out.stderr.contains("not reproducible (2 outputs): out/nanos.txt: sha256 "), "{}", out.stderr);
+    assert!(out.stderr.contains("; out/stamped.txt: sha256 "), "{}", out.stderr);
+    assert!(!out.stderr.contains("out/same.txt"), "{}", out.stderr);
+    let diffoscope =
+        crate::context::TEST_PATH.split(':').any(|dir| std::path::Path::new(dir).join("diffoscope").is_file());
+    if diffoscope {
+        assert!(
+            out.stderr.contains("warning: diffoscope on `out/stamped.txt` of step `stamped`:\n  | "),
+            "{}",
+            out.stderr
+        );
+    } else {
+        crate::context::skip_without("diffoscope (diffoscope-minimal), for its part of this test");
+    }
     let again = ctx.run(&["run"]);
     assert!(!again.stderr.contains("[OK] stamped"), "a failed step is never a cache hit: {}", again.stderr);
 }
