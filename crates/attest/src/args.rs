@@ -191,7 +191,8 @@ pub(crate) struct RunArgs {
     pub(crate) format: Format,
 
     /// Run every step at this isolation level, whatever its `isolation:` says. `sandbox`
-    /// needs bubblewrap (`bwrap`).
+    /// needs bubblewrap (`bwrap`); `container` needs podman, or runc and umoci for local
+    /// OCI images (`ATTEST_CONTAINER_ENGINE=podman|runc` chooses); `vm` needs QEMU.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub(crate) isolation: Option<IsolationLevel>,
 
@@ -206,12 +207,13 @@ pub(crate) struct RunArgs {
 pub(crate) enum IsolationLevel {
     /// A child process with a strict environment.
     Process,
-    /// Hermetic: Linux namespaces through bubblewrap; only declared inputs visible, only
-    /// declared outputs writable, no network.
+    /// Hermetic: Linux namespaces through bubblewrap, Landlock on top where the kernel
+    /// has it; only declared inputs visible, only declared outputs writable, no network.
     Sandbox,
-    /// A podman container of each step's `image:` (every step needs one).
+    /// A container of each step's `image:` (every step needs one), with podman or runc.
     Container,
-    /// A QEMU virtual machine booting each step's `vm_image` (or the default kernel).
+    /// A QEMU virtual machine booting each step's `vm_image` (or the default kernel); KVM
+    /// when a probe boot proved it works on this host, else TCG.
     Vm,
 }
 
