@@ -21,5 +21,5 @@ pub use process_groups::{ProcessGroups, Signal};
 pub use sandbox::{
     LANDLOCK_SUBCOMMAND, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot,
     VmSpec, container_engine_name, find_program, landlock_exec, local_image_digest, read_only_system_paths, resolve_vm,
-    sandbox_landlock_abi, use_landlock_helper,
+    sandbox_landlock_abi, use_current_exe_as_landlock_helper,
 };

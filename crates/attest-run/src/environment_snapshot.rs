@@ -133,9 +133,9 @@ pub struct EnvironmentProbe {
 
 impl EnvironmentProbe {
     /// The snapshot, with git's state checked against the stats `summary`'s run took of
-    /// the workspace (files it did not look at are stat'ed now; without a summary, all).
-    pub fn finish(mut self, summary: Option<&RunSummary>) -> EnvironmentSnapshot {
-        let seen = |path: &str| summary.and_then(|s| s.seen_stat(path));
+    /// the workspace (files it did not look at are stat'ed now).
+    pub fn finish(mut self, summary: &RunSummary) -> EnvironmentSnapshot {
+        let seen = |path: &str| summary.seen_stat(path);
         self.snapshot.git = git_info(&self.root, self.host_path.as_deref(), self.rev_parse.as_deref(), &seen);
         self.snapshot
     }

@@ -150,36 +150,38 @@ fn index_mode(st_mode: u32) -> Option<u32> {
     }
 }
 
-/// Whether a file still has the stat data `entry` recorded, and was not modified in the
-/// same instant as the index (`index_mtime`) was written.
+/// A file's device, owner and group, as a fresh `lstat` gives them.
+type Owner = (u32, u32, u32);
+
+/// What a fresh `lstat` says, in the form of the stats the run keeps.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::unnecessary_cast)] // field types differ by architecture
-fn unchanged(entry: &Entry<'_>, stat: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
-    // The index keeps the low 32 bits of each field.
-    let mtime = (stat.st_mtime as i64, stat.st_mtime_nsec as i64);
-    index_mode(stat.st_mode) == Some(entry.mode)
-        && entry.mtime == (mtime.0 as u32, mtime.1 as u32)
-        && entry.ctime == (stat.st_ctime as u32, stat.st_ctime_nsec as u32)
-        && entry.ino == stat.st_ino as u32
-        && entry.dev == stat.st_dev as u32
-        && entry.uid == stat.st_uid
-        && entry.gid == stat.st_gid
-        && entry.size == stat.st_size as u32
-        && mtime < index_mtime
+fn from_lstat(stat: &rustix::fs::Stat) -> (SeenStat, Owner) {
+    let ns = |secs: i64, nsecs: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsecs);
+    let seen = SeenStat {
+        size: stat.st_size as u64,
+        mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+        ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
+        inode: stat.st_ino as u64,
+        mode: stat.st_mode as u32,
+    };
+    (seen, (stat.st_dev as u32, stat.st_uid, stat.st_gid))
 }
 
-/// Whether a file the run itself stat'ed (`seen`) still has the stat data `entry`
-/// recorded. The run keeps no device, owner or group, but these cannot change without the
-/// ctime changing (`chown`, `chgrp`, a copy to another device), which is compared to the
-/// nanosecond.
+/// Whether a file still has the stat data `entry` recorded, and was not modified in the
+/// same instant as the index (`index_mtime`) was written. The index keeps the low 32 bits
+/// of each field. A stat the run itself took has no `owner` (device, owner and group), but
+/// none of them can change without the ctime changing (`chown`, `chgrp`, a copy to another
+/// device), which is compared to the nanosecond.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn unchanged_as_seen(entry: &Entry<'_>, seen: &SeenStat, index_mtime: (i64, i64)) -> bool {
+fn unchanged(entry: &Entry<'_>, stat: &SeenStat, owner: Option<Owner>, index_mtime: (i64, i64)) -> bool {
     let split = |ns: i64| (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
-    let (mtime, ctime) = (split(seen.mtime_ns), split(seen.ctime_ns));
-    index_mode(seen.mode) == Some(entry.mode)
+    let (mtime, ctime) = (split(stat.mtime_ns), split(stat.ctime_ns));
+    index_mode(stat.mode) == Some(entry.mode)
         && entry.mtime == (mtime.0 as u32, mtime.1 as u32)
         && entry.ctime == (ctime.0 as u32, ctime.1 as u32)
-        && entry.ino == seen.inode as u32
-        && entry.size == seen.size as u32
+        && entry.ino == stat.inode as u32
+        && entry.size == stat.size as u32
+        && owner.is_none_or(|owner| owner == (entry.dev, entry.uid, entry.gid))
         && mtime < index_mtime
 }
 
@@ -211,7 +213,7 @@ pub(crate) fn clean_against_index(
     let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
     for entry in &index.entries {
         if let Some(stat) = seen(entry.path) {
-            if !unchanged_as_seen(entry, &stat, index_mtime) {
+            if !unchanged(entry, &stat, None, index_mtime) {
                 return None;
             }
             continue;
@@ -224,8 +226,8 @@ pub(crate) fn clean_against_index(
             open = Some((dir, fd));
         }
         let (_, fd) = open.as_ref()?;
-        let stat = rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        if !unchanged(entry, &stat, index_mtime) {
+        let (stat, owner) = from_lstat(&rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?);
+        if !unchanged(entry, &stat, Some(owner), index_mtime) {
             return None;
         }
     }

@@ -32,9 +32,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Printer.raw_err(&format!("{}\n", attest_exec::landlock_exec(&args[2..])));
         return ExitCode::from(126);
     }
-    if let Ok(binary) = std::env::current_exe() {
-        attest_exec::use_landlock_helper(binary);
-    }
+    attest_exec::use_current_exe_as_landlock_helper();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

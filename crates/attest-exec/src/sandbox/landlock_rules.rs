@@ -22,6 +22,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use landlock::{
     ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
@@ -37,28 +38,35 @@ pub const LANDLOCK_SUBCOMMAND: &str = "__landlock";
 /// The newest Landlock ABI attest's rules are written and tested for.
 const NEWEST_ABI: u8 = 6;
 
-/// The `attest` binary, when the program running is attest's CLI (set once at start).
-static HELPER: OnceLock<PathBuf> = OnceLock::new();
+/// Whether the running program is attest's CLI, whose binary can be the helper (set once
+/// at start; the binary's path is only looked up when a sandbox needs it).
+static HELPER_DECLARED: AtomicBool = AtomicBool::new(false);
+
+/// The running binary, looked up once.
+static HELPER: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// The kernel's Landlock ABI, probed once per process.
 static KERNEL_ABI: OnceLock<Option<u8>> = OnceLock::new();
 
-/// Declares `binary` (the running `attest`) as the helper that applies Landlock inside
+/// Declares the running binary (attest's CLI) as the helper that applies Landlock inside
 /// sandboxes. Without it (a library user, a test binary), sandboxes have no Landlock.
-pub fn use_landlock_helper(binary: PathBuf) {
-    let _ = HELPER.set(binary);
+pub fn use_current_exe_as_landlock_helper() {
+    HELPER_DECLARED.store(true, Ordering::Relaxed);
 }
 
 /// The Landlock ABI sandboxed steps get on this host (at most [`NEWEST_ABI`]): `None`
 /// when the kernel has no Landlock or no helper was declared.
 pub fn sandbox_landlock_abi() -> Option<u8> {
-    HELPER.get()?;
-    kernel_abi()
+    landlock_helper().map(|(_, abi)| abi)
 }
 
 /// The helper and the ABI, when sandboxes get Landlock.
 pub(crate) fn landlock_helper() -> Option<(&'static Path, u8)> {
-    Some((HELPER.get()?.as_path(), kernel_abi()?))
+    if !HELPER_DECLARED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let helper = HELPER.get_or_init(|| std::env::current_exe().ok()).as_deref()?;
+    Some((helper, kernel_abi()?))
 }
 
 fn kernel_abi() -> Option<u8> {

@@ -43,7 +43,9 @@ mod vm_boot;
 mod vm_guest;
 mod workspace_view;
 
-pub use landlock_rules::{LANDLOCK_SUBCOMMAND, landlock_exec, sandbox_landlock_abi, use_landlock_helper};
+pub use landlock_rules::{
+    LANDLOCK_SUBCOMMAND, landlock_exec, sandbox_landlock_abi, use_current_exe_as_landlock_helper,
+};
 pub use oci_image::local_image_digest;
 pub use runc_bundle::container_engine_name;
 pub use vm_boot::{VmBoot, VmSpec, resolve_vm};
@@ -125,6 +127,16 @@ pub(crate) struct Sandbox {
     /// A private directory outside the workspace, deleted when dropped: a VM step's `meta`
     /// share, a runc container's bundle (both hold the environment).
     private: Option<tempfile::TempDir>,
+}
+
+/// The workspace paths a step's sandbox mounts (its inputs, its working directory), which
+/// are therefore not undeclared writes when they appear beside its outputs.
+fn mount_points(inputs: &[input_mounts::InputMount], working_dir: &str) -> HashSet<String> {
+    let mut points: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
+    if !working_dir.is_empty() {
+        points.insert(working_dir.to_owned());
+    }
+    points
 }
 
 /// A container of a step, by engine.
@@ -219,10 +231,7 @@ impl Sandbox {
         if let Some(strace) = strace {
             argv = file_trace::strace_argv(&strace, &trace_dir, argv);
         }
-        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
-        if !spec.working_dir.is_empty() {
-            expected.insert(spec.working_dir.clone());
-        }
+        let expected = mount_points(&inputs, &spec.working_dir);
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
         Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, private: None })
@@ -266,10 +275,7 @@ impl Sandbox {
             home,
         };
         let argv = podman_argv(&podman, &plan, &request.argv);
-        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
-        if !working_dir.is_empty() {
-            expected.insert(working_dir.to_owned());
-        }
+        let expected = mount_points(&inputs, working_dir);
         Ok(Self {
             argv,
             spec: spec.clone(),
@@ -304,9 +310,6 @@ impl Sandbox {
         let stage = OutputStage::new(&spec.workspace, scratch, &spec.outputs);
         stage.stage_in()?;
         let work = scratch.join("work");
-        for dir in &writable {
-            std::fs::create_dir_all(work.join(dir)).map_err(scratch_error(&work.join(dir)))?;
-        }
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
         let config = runc_bundle::runc_config(&runc_bundle::RuncPlan {
@@ -325,10 +328,7 @@ impl Sandbox {
         let id =
             format!("attest-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let argv = runc_bundle::runc_argv(runc, &state, bundle.path(), &id);
-        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
-        if !spec.working_dir.is_empty() {
-            expected.insert(spec.working_dir.clone());
-        }
+        let expected = mount_points(&inputs, &spec.working_dir);
         let container = Some(Container::Runc { runc: runc.to_owned(), state, id });
         Ok(Self { argv, spec: spec.clone(), stage, expected, container, private: Some(bundle) })
     }
@@ -381,10 +381,7 @@ impl Sandbox {
             )
             .as_str(),
         });
-        let mut expected: HashSet<String> = inputs.iter().map(|m| m.path().to_owned()).collect();
-        if !spec.working_dir.is_empty() {
-            expected.insert(spec.working_dir.clone());
-        }
+        let expected = mount_points(&inputs, &spec.working_dir);
         Ok(Self { argv, spec: spec.clone(), stage, expected, container: None, private: Some(meta) })
     }
 

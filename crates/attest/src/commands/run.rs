@@ -127,7 +127,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         }
     };
     let environment =
-        environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?.finish(Some(&summary));
+        environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?.finish(&summary);
     let context = ReceiptContext {
         workspace: &loaded.workspace,
         pipeline: &loaded.pipeline,
