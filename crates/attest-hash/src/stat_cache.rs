@@ -10,27 +10,16 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::stat_table::{Entry, StatTable, encode};
 use crate::{Digest, HashError, RelPath, hash_file};
 
-const MAGIC: &[u8; 8] = b"ATSTSC01";
 /// Timestamps within this distance of the hashing time are "racy".
 const RACY_MARGIN_NS: i64 = 50_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    inode: u64,
-    mode: u32,
-    hashed_at_ns: i64,
-    digest: [u8; 32],
-}
 
 impl Entry {
     fn matches(&self, stat: &Entry) -> bool {
@@ -53,6 +42,36 @@ pub struct StatCacheLoad {
     pub warning: Option<String>,
 }
 
+/// A [`StatCache::load`] running on a thread of its own, started early so that reading a
+/// large cache overlaps the rest of a run's start. Cloning shares the one load.
+#[derive(Debug, Clone)]
+pub struct PendingStatCache {
+    path: PathBuf,
+    load: Arc<Mutex<Option<std::thread::JoinHandle<StatCacheLoad>>>>,
+}
+
+impl PendingStatCache {
+    /// Starts loading the cache at `path`.
+    pub fn start(path: &Path) -> Self {
+        let owned = path.to_owned();
+        let load =
+            std::thread::Builder::new().name("stat-cache".to_owned()).spawn(move || StatCache::load(&owned)).ok();
+        Self { path: path.to_owned(), load: Arc::new(Mutex::new(load)) }
+    }
+
+    /// The cache at `path`: the early load's result when it is of that path and nobody
+    /// took it yet, else a load now.
+    pub fn wait(&self, path: &Path) -> StatCacheLoad {
+        if self.path == path {
+            let early = self.load.lock().expect("stat cache load lock is never poisoned").take();
+            if let Some(Ok(load)) = early.map(std::thread::JoinHandle::join) {
+                return load;
+            }
+        }
+        StatCache::load(path)
+    }
+}
+
 /// A file's stat as this process saw it (see [`StatCache::seen_stat`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeenStat {
@@ -68,20 +87,13 @@ pub struct SeenStat {
     pub mode: u32,
 }
 
-/// An entry read from disk, and whether this process has seen the file match it.
-#[derive(Debug)]
-struct LoadedEntry {
-    entry: Entry,
-    seen: AtomicBool,
-}
-
 /// Maps workspace paths to digests for files whose stat is unchanged. Safe to share
 /// between threads: the loaded part is read-only (but for its "seen" flags), new entries
 /// go behind a mutex.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    loaded: HashMap<String, LoadedEntry>,
-    fresh: Mutex<HashMap<String, Entry>>,
+    loaded: StatTable,
+    fresh: Mutex<HashMap<String, Entry, crate::PathHashBuilder>>,
     /// Whether `fresh` holds anything; lets the common case (a null run) skip the lock.
     has_fresh: AtomicBool,
     dirty: AtomicBool,
@@ -124,7 +136,7 @@ impl StatCache {
                 };
             }
         };
-        match decode(&bytes) {
+        match StatTable::decode(bytes) {
             Some(loaded) => StatCacheLoad { cache: Self { loaded, ..Self::default() }, warning: None },
             None => StatCacheLoad {
                 cache: Self::new(),
@@ -139,7 +151,7 @@ impl StatCache {
     /// Number of entries (loaded and new).
     pub fn len(&self) -> usize {
         let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        self.loaded.len() + fresh.keys().filter(|k| !self.loaded.contains_key(*k)).count()
+        self.loaded.len() + fresh.keys().filter(|k| self.loaded.get(k).is_none()).count()
     }
 
     /// Whether the cache holds nothing.
@@ -176,9 +188,9 @@ impl StatCache {
                 return entry.matches(stat).then_some(entry.digest);
             }
         }
-        let loaded = self.loaded.get(path).filter(|e| e.entry.matches(stat))?;
-        loaded.seen.store(true, Ordering::Relaxed);
-        Some(loaded.entry.digest)
+        let (i, entry) = self.loaded.get(path).filter(|(_, e)| e.matches(stat))?;
+        self.loaded.mark_seen(i);
+        Some(entry.digest)
     }
 
     /// The stat of the file at workspace path `path` as this process last saw it while
@@ -198,12 +210,12 @@ impl StatCache {
                 return Some(seen(entry));
             }
         }
-        self.loaded.get(path).filter(|e| e.seen.load(Ordering::Relaxed)).map(|e| seen(&e.entry))
+        self.loaded.get(path).filter(|(i, _)| self.loaded.was_seen(*i)).map(|(_, e)| seen(&e))
     }
 
     fn insert(&self, path: &str, entry: Entry) {
         let mut fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        if self.loaded.get(path).map(|e| &e.entry) != Some(&entry) {
+        if self.loaded.get(path).map(|(_, e)| e) != Some(entry) {
             self.dirty.store(true, Ordering::Relaxed);
         }
         fresh.insert(path.to_owned(), entry);
@@ -218,86 +230,13 @@ impl StatCache {
     /// Writes the cache atomically (temp file in the same directory, fsync, rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
-        let mut all: Vec<(&String, &Entry)> = self
-            .loaded
-            .iter()
-            .filter(|(k, _)| !fresh.contains_key(*k))
-            .map(|(k, e)| (k, &e.entry))
-            .chain(fresh.iter())
-            .collect();
+        let loaded: Vec<(&str, Entry)> = self.loaded.entries().filter(|(k, _)| !fresh.contains_key(*k)).collect();
+        let mut all: Vec<(&str, &Entry)> =
+            loaded.iter().map(|(k, e)| (*k, e)).chain(fresh.iter().map(|(k, e)| (k.as_str(), e))).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         let bytes = encode(&all);
         crate::write_atomically(path, &bytes, crate::Durability::Synced)
     }
-}
-
-fn encode(entries: &[(&String, &Entry)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + entries.len() * 96);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    for (path, e) in entries {
-        let len = u32::try_from(path.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(path.as_bytes());
-        out.extend_from_slice(&e.size.to_le_bytes());
-        out.extend_from_slice(&e.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&e.ctime_ns.to_le_bytes());
-        out.extend_from_slice(&e.inode.to_le_bytes());
-        out.extend_from_slice(&e.mode.to_le_bytes());
-        out.extend_from_slice(&e.hashed_at_ns.to_le_bytes());
-        out.extend_from_slice(&e.digest);
-    }
-    let check = blake3::hash(&out);
-    out.extend_from_slice(check.as_bytes());
-    out
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.bytes.len() < n {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-}
-
-fn decode(bytes: &[u8]) -> Option<HashMap<String, LoadedEntry>> {
-    let body_len = bytes.len().checked_sub(32)?;
-    let (body, check) = bytes.split_at(body_len);
-    if blake3::hash(body).as_bytes() != check {
-        return None;
-    }
-    let mut r = Reader { bytes: body };
-    if r.take(8)? != MAGIC {
-        return None;
-    }
-    let count = u64::from_le_bytes(r.array()?);
-    let mut map = HashMap::with_capacity(usize::try_from(count.min(10_000_000)).ok()?);
-    for _ in 0..count {
-        let len = usize::try_from(u32::from_le_bytes(r.array()?)).ok()?;
-        let path = std::str::from_utf8(r.take(len)?).ok()?.to_owned();
-        let entry = Entry {
-            size: u64::from_le_bytes(r.array()?),
-            mtime_ns: i64::from_le_bytes(r.array()?),
-            ctime_ns: i64::from_le_bytes(r.array()?),
-            inode: u64::from_le_bytes(r.array()?),
-            mode: u32::from_le_bytes(r.array()?),
-            hashed_at_ns: i64::from_le_bytes(r.array()?),
-            digest: r.array()?,
-        };
-        map.insert(path, LoadedEntry { entry, seen: AtomicBool::new(false) });
-    }
-    r.bytes.is_empty().then_some(map)
 }
 
 #[cfg(test)]

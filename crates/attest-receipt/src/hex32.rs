@@ -13,7 +13,7 @@ pub struct Hex32(pub [u8; 32]);
 
 impl Hex32 {
     /// The hex text in a stack buffer.
-    fn encode(&self) -> [u8; 64] {
+    pub(crate) fn encode(&self) -> [u8; 64] {
         let mut out = [0u8; 64];
         for (i, byte) in self.0.iter().enumerate() {
             out[2 * i] = HEX[usize::from(byte >> 4)];

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Hex32;
@@ -143,45 +144,9 @@ struct StepView<'a> {
 }
 
 #[derive(Serialize)]
-struct StatementView<'a> {
-    #[serde(rename = "_type")]
-    statement_type: &'static str,
-    subject: Seq<'a, ResourceView<'a>>,
-    #[serde(rename = "predicateType")]
-    predicate_type: &'static str,
-    predicate: PredicateView<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PredicateView<'a> {
-    build_definition: BuildDefinitionView<'a>,
-    run_details: RunDetailsView<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BuildDefinitionView<'a> {
-    build_type: &'static str,
-    external_parameters: ExternalView<'a>,
-    internal_parameters: InternalView<'a>,
-    resolved_dependencies: Seq<'a, ResourceView<'a>>,
-}
-
-#[derive(Serialize)]
 struct ExternalView<'a> {
     pipeline: &'a PipelineRef,
     steps: &'a [String],
-}
-
-#[derive(Serialize)]
-struct InternalView<'a> {
-    run: RunInfo,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    environment: Option<&'a EnvironmentSnapshot>,
-    steps: Seq<'a, StepView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signer: Option<&'a SignerRef>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +205,71 @@ impl StepRecord {
     }
 }
 
+/// Every step's input files, each once, in the order the steps name them.
+fn unique_inputs(steps: &[StepRecord]) -> Vec<&(String, Hex32)> {
+    let total = steps.iter().map(|step| step.inputs.len()).sum();
+    let mut seen: HashSet<&str, attest_hash::PathHashBuilder> =
+        HashSet::with_capacity_and_hasher(total, Default::default());
+    steps.iter().flat_map(|step| step.inputs.iter()).filter(|(path, _)| seen.insert(path.as_str())).collect()
+}
+
+/// `value` as compact JSON, appended to `out`.
+fn json(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer(out, value).expect("statements serialise to JSON");
+}
+
+/// A resolved dependency as serde writes it, without serde's per-byte machinery for the
+/// common name that needs no escaping (a receipt can list a hundred thousand).
+fn write_dependency(input: &&(String, Hex32), out: &mut Vec<u8>) {
+    let (path, blake3) = *input;
+    if path.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return json(out, &dependency(input));
+    }
+    out.extend_from_slice(b"{\"name\":\"");
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b"\",\"digest\":{\"blake3\":\"");
+    out.extend_from_slice(&blake3.encode());
+    out.extend_from_slice(b"\"}}");
+}
+
+/// `items` as a JSON array, each written by `render`, in chunks on every core.
+fn json_array<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) -> Vec<u8> {
+    const CHUNK: usize = 2048;
+    let parts: Vec<Vec<u8>> = items
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut part = Vec::with_capacity(chunk.len() * 128);
+            for item in chunk {
+                part.push(b',');
+                render(item, &mut part);
+            }
+            part
+        })
+        .collect();
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, part) in parts.iter().enumerate() {
+        // Every element has a comma before it; the first must not.
+        out.extend_from_slice(if i == 0 { &part[1..] } else { part });
+    }
+    out.push(b']');
+    out
+}
+
+/// Serialising through a trait object, so one closure can write fields of any type.
+mod erased {
+    /// A value that writes itself as compact JSON.
+    pub(super) trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            serde_json::to_writer(out, self).expect("statements serialise to JSON");
+        }
+    }
+}
+
 fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
     ResourceView {
         name: Cow::Borrowed(path),
@@ -252,51 +282,63 @@ fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
 impl RunRecord {
     /// The statement over `steps` (all of them for the run statement, one for a step
     /// statement), as compact JSON.
+    ///
+    /// The two long lists, the resolved dependencies and the steps (with their input
+    /// names), are rendered on every core and spliced in; the rest is small. The order of
+    /// fields is that of [`crate::Statement`].
     fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
-        let view = StatementView {
-            statement_type: STATEMENT_TYPE,
-            subject: seq(move || steps.iter().flat_map(StepRecord::subjects)),
-            predicate_type: SLSA_PROVENANCE,
-            predicate: PredicateView {
-                build_definition: BuildDefinitionView {
-                    build_type: BUILD_TYPE,
-                    external_parameters: ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
-                    internal_parameters: InternalView {
-                        run: RunInfo {
-                            scope,
-                            status: self.status.clone(),
-                            duration_secs: seconds(self.finished.duration_since(self.started).unwrap_or_default()),
-                            sign_all_steps: self.sign_all_steps,
-                            deterministic: self.deterministic,
-                        },
-                        environment: (scope == Scope::Run).then_some(&self.environment),
-                        steps: seq(move || steps.iter().map(StepRecord::view)),
-                        signer,
-                    },
-                    resolved_dependencies: seq(move || {
-                        let mut seen: HashSet<&str> = HashSet::new();
-                        steps
-                            .iter()
-                            .flat_map(|step| step.inputs.iter())
-                            .filter(move |(path, _)| seen.insert(path.as_str()))
-                            .map(dependency)
-                    }),
-                },
-                run_details: RunDetailsView {
-                    builder: BuilderView {
-                        id: BUILDER_ID,
-                        version: BTreeMap::from([("attest", self.environment.attest_version.as_str())]),
-                    },
-                    metadata: BuildMetadata {
-                        invocation_id: self.run_id.clone(),
-                        started_on: rfc3339(self.started),
-                        finished_on: rfc3339(self.finished),
-                    },
-                    byproducts: seq(move || steps.iter().filter_map(StepRecord::byproduct)),
-                },
-            },
+        let inputs = unique_inputs(steps);
+        let (dependencies, step_list) = rayon::join(
+            || json_array(&inputs, write_dependency),
+            || json_array(steps, |step, out| json(out, &step.view())),
+        );
+        let mut out = Vec::with_capacity(dependencies.len() + step_list.len() + 64 * 1024);
+        let field = |out: &mut Vec<u8>, prefix: &[u8], value: &dyn erased::Json| {
+            out.extend_from_slice(prefix);
+            value.write(out);
         };
-        serde_json::to_vec(&view).expect("statements serialise to JSON")
+        field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
+        field(&mut out, b",\"subject\":", &seq(move || steps.iter().flat_map(StepRecord::subjects)));
+        field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);
+        field(&mut out, b",\"predicate\":{\"buildDefinition\":{\"buildType\":", &BUILD_TYPE);
+        field(
+            &mut out,
+            b",\"externalParameters\":",
+            &ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
+        );
+        let run = RunInfo {
+            scope,
+            status: self.status.clone(),
+            duration_secs: seconds(self.finished.duration_since(self.started).unwrap_or_default()),
+            sign_all_steps: self.sign_all_steps,
+            deterministic: self.deterministic,
+        };
+        field(&mut out, b",\"internalParameters\":{\"run\":", &run);
+        if scope == Scope::Run {
+            field(&mut out, b",\"environment\":", &self.environment);
+        }
+        out.extend_from_slice(b",\"steps\":");
+        out.extend_from_slice(&step_list);
+        if let Some(signer) = signer {
+            field(&mut out, b",\"signer\":", signer);
+        }
+        out.extend_from_slice(b"},\"resolvedDependencies\":");
+        out.extend_from_slice(&dependencies);
+        let details = RunDetailsView {
+            builder: BuilderView {
+                id: BUILDER_ID,
+                version: BTreeMap::from([("attest", self.environment.attest_version.as_str())]),
+            },
+            metadata: BuildMetadata {
+                invocation_id: self.run_id.clone(),
+                started_on: rfc3339(self.started),
+                finished_on: rfc3339(self.finished),
+            },
+            byproducts: seq(move || steps.iter().filter_map(StepRecord::byproduct)),
+        };
+        field(&mut out, b"},\"runDetails\":", &details);
+        out.extend_from_slice(b"}}");
+        out
     }
 
     /// The payloads of the receipt, as JSON: the run statement first, then one statement
@@ -401,10 +443,8 @@ mod tests {
         }
     }
 
-    /// The borrowed views write exactly what the owned `Statement` types read and write.
-    #[test]
-    fn statement_views_parse_and_reserialise_identically() {
-        let record = RunRecord {
+    fn record(steps: Vec<StepRecord>) -> RunRecord {
+        RunRecord {
             run_id: "00ff".to_owned(),
             started: UNIX_EPOCH + Duration::from_millis(1_790_000_000_123),
             finished: UNIX_EPOCH + Duration::from_millis(1_790_000_002_456),
@@ -426,13 +466,19 @@ mod tests {
             },
             sign_all_steps: true,
             deterministic: Some(crate::DeterministicRun { source_date_epoch: 1_700_000_000, umask: 0o22 }),
-            steps: vec![
-                step("a", "succeeded", true),
-                step("b", "succeeded", false),
-                step("c", "failed", true),
-                step("d", "succeeded", true),
-            ],
-        };
+            steps,
+        }
+    }
+
+    /// The borrowed views write exactly what the owned `Statement` types read and write.
+    #[test]
+    fn statement_views_parse_and_reserialise_identically() {
+        let record = record(vec![
+            step("a", "succeeded", true),
+            step("b", "succeeded", false),
+            step("c", "failed", true),
+            step("d", "succeeded", true),
+        ]);
         let signer = SignerRef { keyid: "k".to_owned(), public_key: "pem".to_owned() };
         let payloads: Vec<Vec<u8>> = record.statement_payloads(Some(&signer)).collect();
         assert_eq!(payloads.len(), 4, "run + the three succeeded steps");
@@ -444,5 +490,30 @@ mod tests {
         assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
         assert_eq!(run.steps()[0].inputs, ["src/ä.txt", "shared"]);
         assert_eq!(run.predicate.run_details.byproducts.len(), 3);
+    }
+
+    /// Lists long enough to be rendered in several chunks come out whole, in order, and
+    /// still exactly as the owned types write them.
+    #[test]
+    fn long_lists_rendered_in_parallel_keep_their_order() {
+        let mut steps: Vec<StepRecord> = (0..3).map(|i| step(&format!("s{i}"), "succeeded", true)).collect();
+        for (i, step) in steps.iter_mut().enumerate() {
+            step.inputs = (0..5000).map(|n| (format!("f{:05}", n + i * 2500), Hex32([(n % 251) as u8; 32]))).collect();
+        }
+        // Names serde must escape, among the plain ones.
+        steps[2].inputs[4000].0 = "q\"uote\\back\nline\u{1}é\u{7f}".to_owned();
+        let mut record = record(steps);
+        record.sign_all_steps = false;
+        let payloads: Vec<Vec<u8>> = record.statement_payloads(None).collect();
+        assert_eq!(payloads.len(), 1);
+        let statement: Statement = serde_json::from_slice(&payloads[0]).unwrap();
+        assert_eq!(serde_json::to_vec(&statement).unwrap(), payloads[0]);
+        let names: Vec<&str> =
+            statement.predicate.build_definition.resolved_dependencies.iter().map(|d| d.name.as_str()).collect();
+        let mut expected: Vec<String> = (0..10_000).map(|n| format!("f{n:05}")).collect();
+        expected[9000] = "q\"uote\\back\nline\u{1}é\u{7f}".to_owned();
+        assert_eq!(names, expected, "each file once, where a step first names it");
+        assert_eq!(statement.steps()[1].inputs.len(), 5000);
+        assert_eq!(statement.steps()[2].inputs[4999], "f09999");
     }
 }

@@ -46,9 +46,13 @@ pub fn run(
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let selected = crate::select(pipeline, &options.targets)?;
-    let _lock = lock(workspace, reporter)?;
+    let (_lock, waited) = lock(workspace, reporter)?;
     let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
-    let stat_load = StatCache::load(&workspace.stat_cache_path());
+    let stat_path = workspace.stat_cache_path();
+    let stat_load = match &options.stat_cache {
+        Some(pending) if !waited => pending.wait(&stat_path),
+        _ => StatCache::load(&stat_path),
+    };
     if let Some(warning) = &stat_load.warning {
         reporter.report(RunEvent::Warning(warning));
     }
@@ -108,14 +112,15 @@ pub fn run(
     Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed(), stat_cache))
 }
 
-fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<CacheLock, RunError> {
+/// The workspace lock, and whether another process held it first.
+fn lock(workspace: &Workspace, reporter: &dyn Reporter) -> Result<(CacheLock, bool), RunError> {
     let path = workspace.lock_path();
     let to_error = |e: attest_cache::CacheError| RunError::Cache { message: error_chain(&e) };
     if let Some(lock) = CacheLock::try_acquire(&path, LockMode::Exclusive).map_err(to_error)? {
-        return Ok(lock);
+        return Ok((lock, false));
     }
     reporter.report(RunEvent::Warning(&format!("waiting for another attest process to release `{}`", path.display())));
-    CacheLock::acquire(&path, LockMode::Exclusive).map_err(to_error)
+    Ok((CacheLock::acquire(&path, LockMode::Exclusive).map_err(to_error)?, true))
 }
 
 fn schedule(

@@ -197,8 +197,9 @@ pub(crate) fn clean_against_index(
     top: &Path,
     index_path: &Path,
     head_tree: &str,
-    seen: &dyn Fn(&str) -> Option<SeenStat>,
+    seen: &(dyn Fn(&str) -> Option<SeenStat> + Sync),
 ) -> Option<Clean> {
+    use rayon::prelude::*;
     use std::os::unix::fs::MetadataExt;
     let index_meta = std::fs::metadata(index_path).ok()?;
     let bytes = std::fs::read(index_path).ok()?;
@@ -207,17 +208,28 @@ pub(crate) fn clean_against_index(
         return None;
     }
     let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
+    // The files the run stat'ed are compared on every core; the others are kept, in
+    // order, to be stat'ed below.
+    let unseen: Vec<Vec<&Entry<'_>>> = index
+        .entries
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut unseen = Vec::new();
+            for entry in chunk {
+                match seen(entry.path) {
+                    Some(stat) if !unchanged(entry, &stat, None, index_mtime) => return None,
+                    Some(_) => {}
+                    None => unseen.push(entry),
+                }
+            }
+            Some(unseen)
+        })
+        .collect::<Option<_>>()?;
     // Entries are sorted by path, so files of one directory follow each other: each
     // directory is opened once and its files are stat'ed relative to it, which spares the
     // kernel a walk from the root per file.
     let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
-    for entry in &index.entries {
-        if let Some(stat) = seen(entry.path) {
-            if !unchanged(entry, &stat, None, index_mtime) {
-                return None;
-            }
-            continue;
-        }
+    for entry in unseen.into_iter().flatten() {
         let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", entry.path));
         if open.as_ref().is_none_or(|(current, _)| *current != dir) {
             let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW;

@@ -10,6 +10,7 @@ use attest_receipt::{
     DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord, StepParameters, StepRecord,
     seconds,
 };
+use rayon::prelude::*;
 
 use crate::{CacheStatus, RunSummary, StepReport, StepStatus, Workspace};
 
@@ -110,9 +111,10 @@ fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report
 pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunRecord {
     let pipeline = context.pipeline;
     let by_name: HashMap<&str, &StepReport> = summary.steps.iter().map(|r| (r.step.as_str(), r)).collect();
+    // On every core: a large run's records copy hundreds of thousands of paths.
     let steps = pipeline
         .steps
-        .iter()
+        .par_iter()
         .enumerate()
         .filter_map(|(index, step)| {
             Some(step_record(pipeline, &context.workspace.root, index, by_name.get(step.name.as_str())?))

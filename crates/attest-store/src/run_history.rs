@@ -128,8 +128,6 @@ pub struct RunEnd {
     pub finished_ms: i64,
     /// The receipt file, relative to the workspace, when one was written.
     pub receipt: Option<String>,
-    /// Every selected step, in the order they finished.
-    pub steps: Vec<StepRow>,
 }
 
 /// A recorded run with its steps.
@@ -233,8 +231,17 @@ impl Store {
         tx.commit().map_err(|e| crate::store::classify(&self.path, e))
     }
 
-    /// Records how a run ended, with its steps, in one transaction.
-    pub fn finish_run(&mut self, run_id: &str, end: &RunEnd) -> Result<(), StoreError> {
+    /// Records a run's steps (every selected one, in the order they finished), then asks
+    /// `end` how the run ended and records that, all in one transaction. The caller
+    /// finishes the run's receipt inside `end`, beside the steps' rows being written; a
+    /// process killed before the commit leaves the run as it was, `running` (read back as
+    /// interrupted), never half-recorded.
+    pub fn finish_run(
+        &mut self,
+        run_id: &str,
+        steps: &[StepRow],
+        end: impl FnOnce() -> RunEnd,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| crate::store::classify(&self.path, e))?;
         {
             let mut insert = tx
@@ -244,7 +251,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(|e| crate::store::classify(&self.path, e))?;
-            for (seq, step) in end.steps.iter().enumerate() {
+            for (seq, step) in steps.iter().enumerate() {
                 insert
                     .execute(params![
                         run_id,
@@ -263,7 +270,8 @@ impl Store {
                     .map_err(|e| crate::store::classify(&self.path, e))?;
             }
         }
-        let count = |f: &dyn Fn(&StepRow) -> bool| end.steps.iter().filter(|s| f(s)).count();
+        let end = end();
+        let count = |f: &dyn Fn(&StepRow) -> bool| steps.iter().filter(|s| f(s)).count();
         let ran = count(&|s| s.succeeded() && !s.cache_hit());
         let cached = count(&|s| s.succeeded() && s.cache_hit());
         let failed = count(&|s| s.status == "failed");
@@ -442,9 +450,8 @@ mod tests {
             status: RunStatus::Failed,
             finished_ms: 3_500,
             receipt: Some(".attest/receipts/x.intoto.jsonl".to_owned()),
-            steps: steps.clone(),
         };
-        store.finish_run("r1", &end).expect("finish");
+        store.finish_run("r1", &steps, || end).expect("finish");
         let runs = store.runs(&RunQuery::default()).expect("runs");
         assert_eq!(runs.len(), 1);
         let run = &runs[0];
@@ -454,6 +461,25 @@ mod tests {
         assert_eq!(run.targets, ["build", "test"]);
         assert_eq!(run.steps, steps);
         assert_eq!(store.run("r").expect("by prefix").map(|r| r.run_id), Some("r1".to_owned()));
+    }
+
+    #[test]
+    fn a_runs_steps_and_end_become_visible_together() {
+        let (dir, mut store) = store();
+        store.begin_run(&start("r1", 1_000)).expect("begin");
+        let other = Store::open(&dir.path().join("attest.db")).expect("second connection");
+        let steps = [step("build", "succeeded", Some("miss"))];
+        store
+            .finish_run("r1", &steps, || {
+                let meanwhile = other.run("r1").expect("read").expect("exists");
+                assert_eq!(meanwhile.status, RunStatus::Running);
+                assert!(meanwhile.steps.is_empty(), "rows written but not committed");
+                RunEnd { status: RunStatus::Succeeded, finished_ms: 2_000, receipt: None }
+            })
+            .expect("finish");
+        let after = other.run("r1").expect("read").expect("exists");
+        assert_eq!(after.status, RunStatus::Succeeded);
+        assert_eq!(after.steps, steps);
     }
 
     #[test]
@@ -483,9 +509,9 @@ mod tests {
             let id = format!("run{i}");
             let started = 1_000 * (i as i64 + 1);
             store.begin_run(&start(&id, started)).expect("begin");
-            let steps = names.iter().map(|n| step(n, "succeeded", Some("hit"))).collect();
-            let end = RunEnd { status: RunStatus::Succeeded, finished_ms: started + 10, receipt: None, steps };
-            store.finish_run(&id, &end).expect("finish");
+            let steps: Vec<StepRow> = names.iter().map(|n| step(n, "succeeded", Some("hit"))).collect();
+            let end = RunEnd { status: RunStatus::Succeeded, finished_ms: started + 10, receipt: None };
+            store.finish_run(&id, &steps, || end).expect("finish");
         }
         let ids =
             |q: RunQuery| -> Vec<String> { store.runs(&q).expect("runs").into_iter().map(|r| r.run_id).collect() };

@@ -29,6 +29,7 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
         vary: false,
         explain_sandbox: false,
         host_env,
+        stat_cache: None,
     };
     let entries =
         attest_run::plan(&loaded.workspace, &loaded.pipeline, &options, &Silent).map_err(super::run::run_error)?;

@@ -64,6 +64,8 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         loaded.pipeline.set_isolation(level.level());
     }
     let host_env = host_env();
+    // A large stat cache takes a while to read: start now, beside the rest of the start.
+    let stat_cache = (!args.dry_run).then(|| attest_hash::PendingStatCache::start(&loaded.workspace.stat_cache_path()));
     let options = RunOptions {
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
         targets: args.steps.clone(),
@@ -74,6 +76,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         vary: args.vary,
         explain_sandbox: args.explain_sandbox,
         host_env,
+        stat_cache,
     };
     if args.dry_run {
         let status = dry_run(&loaded, &options, args, printer)?;
@@ -126,6 +129,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
             return Err(err);
         }
     };
+    history.record_steps(&summary);
     let environment =
         environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?.finish(&summary);
     let context = ReceiptContext {

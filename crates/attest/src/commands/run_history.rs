@@ -2,10 +2,11 @@
 //! the database cannot be opened or written, the run warns and goes on.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::SystemTime;
 
 use attest_run::RunSummary;
-use attest_store::{RunEnd, RunQuery, RunRow, RunStart, RunStatus, Store};
+use attest_store::{RunEnd, RunQuery, RunRow, RunStart, RunStatus, StepRow, Store};
 
 use crate::printer::Printer;
 use crate::settings::LoadedPipeline;
@@ -37,15 +38,24 @@ pub(crate) fn epoch_ms(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A run being recorded (or, when the store failed, not).
+/// What the recording thread is told.
+enum Record {
+    /// The steps' rows, written as soon as they are known.
+    Steps(Vec<StepRow>),
+    /// How the run ended: committed with the rows.
+    End(RunEnd),
+}
+
+/// A run being recorded, on a thread of its own so that the database never holds the run
+/// up: the store opens and the start is recorded beside the first steps, and the steps'
+/// rows are written while the receipt is. When the store fails, the run warns and goes on.
 pub(crate) struct RunHistory {
-    store: Option<Store>,
-    run_id: String,
-    printer: Printer,
+    to_recorder: mpsc::Sender<Record>,
+    recorder: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunHistory {
-    /// Opens the store and records the start of the run.
+    /// Starts recording the run: opens the store and records the start.
     pub(crate) fn begin(
         loaded: &LoadedPipeline,
         run_id: &str,
@@ -64,21 +74,23 @@ impl RunHistory {
             jobs: u32::try_from(jobs).unwrap_or(u32::MAX),
             attest_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let store = Store::open(&path).and_then(|mut store| store.begin_run(&start).map(|()| store));
-        let store = match store {
-            Ok(store) => Some(store),
-            Err(err) => {
-                printer.warn(&format!("run history is not recorded: {err}"));
-                None
-            }
-        };
-        Self { store, run_id: run_id.to_owned(), printer }
+        let (to_recorder, records) = mpsc::channel();
+        let recorder = std::thread::Builder::new()
+            .name("history".to_owned())
+            .spawn(move || record(&path, &start, &records, printer))
+            .map_err(|err| printer.warn(&format!("run history is not recorded: {err}")))
+            .ok();
+        Self { to_recorder, recorder }
     }
 
-    /// Records how the run ended: `summary` when it got that far, `receipt` when one was
-    /// written.
+    /// Hands the steps of `summary` to the history, to be written while the run finishes.
+    pub(crate) fn record_steps(&self, summary: &RunSummary) {
+        let _ = self.to_recorder.send(Record::Steps(attest_run::step_rows(summary)));
+    }
+
+    /// Records how the run ended, `summary` when it got that far and `receipt` when one
+    /// was written, and waits until the history has it.
     pub(crate) fn finish(mut self, summary: Option<&RunSummary>, receipt: Option<String>, receipt_failed: bool) {
-        let Some(store) = self.store.as_mut() else { return };
         let status = match summary {
             None => RunStatus::Error,
             Some(s) if s.interrupted => RunStatus::Interrupted,
@@ -86,14 +98,35 @@ impl RunHistory {
             Some(_) if receipt_failed => RunStatus::Error,
             Some(_) => RunStatus::Succeeded,
         };
-        let end = RunEnd {
-            status,
-            finished_ms: epoch_ms(SystemTime::now()),
-            receipt,
-            steps: summary.map(attest_run::step_rows).unwrap_or_default(),
-        };
-        if let Err(err) = store.finish_run(&self.run_id, &end) {
-            self.printer.warn(&format!("failed to record the end of the run in the history: {err}"));
+        let end = RunEnd { status, finished_ms: epoch_ms(SystemTime::now()), receipt };
+        let _ = self.to_recorder.send(Record::End(end));
+        if let Some(recorder) = self.recorder.take() {
+            let _ = recorder.join();
         }
+    }
+}
+
+/// The recording thread: the start, then the steps (if they come) and the end, in one
+/// transaction.
+fn record(path: &Path, start: &RunStart, records: &mpsc::Receiver<Record>, printer: Printer) {
+    let store = Store::open(path).and_then(|mut store| store.begin_run(start).map(|()| store));
+    let mut store = match store {
+        Ok(store) => store,
+        Err(err) => return printer.warn(&format!("run history is not recorded: {err}")),
+    };
+    let interrupted = || RunEnd { status: RunStatus::Error, finished_ms: epoch_ms(SystemTime::now()), receipt: None };
+    let (steps, end) = match records.recv() {
+        Ok(Record::Steps(steps)) => (steps, None),
+        Ok(Record::End(end)) => (Vec::new(), Some(end)),
+        Err(_) => (Vec::new(), Some(interrupted())),
+    };
+    let end = || {
+        end.unwrap_or_else(|| match records.recv() {
+            Ok(Record::End(end)) => end,
+            Ok(Record::Steps(_)) | Err(_) => interrupted(),
+        })
+    };
+    if let Err(err) = store.finish_run(&start.run_id, &steps, end) {
+        printer.warn(&format!("failed to record the end of the run in the history: {err}"));
     }
 }

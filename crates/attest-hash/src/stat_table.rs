@@ -1,0 +1,257 @@
+//! The stat cache's file format, and the read-only table a loaded file becomes.
+//!
+//! On disk: `ATSTSC01`, a little-endian `u64` entry count, then per entry (sorted by path)
+//! a `u32` path length, the path and [`ENTRY_LEN`] bytes of fixed fields, and finally a
+//! BLAKE3 of everything before it, so a truncated or corrupt file is detected.
+//!
+//! A loaded table keeps the file's bytes as they were read and indexes them by a 64-bit
+//! hash of each path: no allocation per entry, which on a workspace of 100k files is most
+//! of what loading used to cost. A lookup compares the whole path, so two paths whose
+//! hashes collide cannot be confused; the second of them is simply never found (its file
+//! is hashed again, which is always correct).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::path_hasher::hash_path;
+
+const MAGIC: &[u8; 8] = b"ATSTSC01";
+/// Bytes of an entry after its path: size, mtime, ctime, inode, mode, hashing time, digest.
+const ENTRY_LEN: usize = 8 + 8 + 8 + 8 + 4 + 8 + 32;
+
+/// What the stat cache knows about one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
+    pub(crate) inode: u64,
+    pub(crate) mode: u32,
+    pub(crate) hashed_at_ns: i64,
+    pub(crate) digest: [u8; 32],
+}
+
+impl Entry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&self.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&self.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&self.inode.to_le_bytes());
+        out.extend_from_slice(&self.mode.to_le_bytes());
+        out.extend_from_slice(&self.hashed_at_ns.to_le_bytes());
+        out.extend_from_slice(&self.digest);
+    }
+
+    /// The entry in `bytes`, which holds exactly [`ENTRY_LEN`] bytes.
+    fn decode(bytes: &[u8]) -> Self {
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+        let i64_at = |at: usize| i64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+        Self {
+            size: u64_at(0),
+            mtime_ns: i64_at(8),
+            ctime_ns: i64_at(16),
+            inode: u64_at(24),
+            mode: u32::from_le_bytes(bytes[32..36].try_into().expect("four bytes")),
+            hashed_at_ns: i64_at(36),
+            digest: bytes[44..76].try_into().expect("32 bytes"),
+        }
+    }
+}
+
+/// The file's bytes for `entries`, which must be sorted by path.
+pub(crate) fn encode(entries: &[(&str, &Entry)]) -> Vec<u8> {
+    let paths: usize = entries.iter().map(|(p, _)| p.len()).sum();
+    let mut out = Vec::with_capacity(16 + entries.len() * (4 + ENTRY_LEN) + paths + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (path, entry) in entries {
+        let len = u32::try_from(path.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(path.as_bytes());
+        entry.encode(&mut out);
+    }
+    let check = blake3::hash(&out);
+    out.extend_from_slice(check.as_bytes());
+    out
+}
+
+/// A `u64` key that is already a hash, used as its own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A loaded stat-cache file: read-only but for one "seen" flag per entry.
+#[derive(Debug, Default)]
+pub(crate) struct StatTable {
+    bytes: Vec<u8>,
+    /// Where each entry's path starts, in file (path) order.
+    paths: Vec<(usize, u32)>,
+    /// Whether this process has seen the file match its entry.
+    seen: Vec<AtomicBool>,
+    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+impl StatTable {
+    /// The table of a stat-cache file, or `None` when the bytes are not one (wrong magic,
+    /// truncated, failed checksum, inconsistent lengths).
+    pub(crate) fn decode(mut bytes: Vec<u8>) -> Option<Self> {
+        let body_len = bytes.len().checked_sub(32)?;
+        // On two threads: 100k files make a 10 MB file, whose check would otherwise be
+        // much of the load.
+        if blake3::Hasher::new().update_rayon(&bytes[..body_len]).finalize().as_bytes() != &bytes[body_len..] {
+            return None;
+        }
+        bytes.truncate(body_len);
+        if bytes.get(..8)? != MAGIC {
+            return None;
+        }
+        let count = usize::try_from(u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?)).ok()?;
+        // Every entry takes more than ENTRY_LEN bytes: a larger count is a lie.
+        if count > body_len / ENTRY_LEN {
+            return None;
+        }
+        let mut paths = Vec::with_capacity(count);
+        let mut index = HashMap::with_capacity_and_hasher(count, BuildHasherDefault::default());
+        let mut at = 16;
+        for i in 0..count {
+            let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+            let start = at + 4;
+            let end = start.checked_add(usize::try_from(len).ok()?)?;
+            bytes.get(start..end.checked_add(ENTRY_LEN)?)?;
+            index.entry(hash_path(&bytes[start..end])).or_insert(u32::try_from(i).ok()?);
+            paths.push((start, len));
+            at = end + ENTRY_LEN;
+        }
+        if at != bytes.len() {
+            return None;
+        }
+        let seen = std::iter::repeat_with(|| AtomicBool::new(false)).take(count).collect();
+        Some(Self { bytes, paths, seen, index })
+    }
+
+    fn path(&self, i: usize) -> (&[u8], usize) {
+        let (start, len) = self.paths[i];
+        let end = start + len as usize;
+        (&self.bytes[start..end], end)
+    }
+
+    /// Position and entry of `path`, if the table has it.
+    pub(crate) fn get(&self, path: &str) -> Option<(usize, Entry)> {
+        let i = *self.index.get(&hash_path(path.as_bytes()))? as usize;
+        let (stored, end) = self.path(i);
+        (stored == path.as_bytes()).then(|| (i, Entry::decode(&self.bytes[end..end + ENTRY_LEN])))
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Marks entry `i` as seen matching its file.
+    pub(crate) fn mark_seen(&self, i: usize) {
+        self.seen[i].store(true, Ordering::Relaxed);
+    }
+
+    /// Whether entry `i` was seen matching its file.
+    pub(crate) fn was_seen(&self, i: usize) -> bool {
+        self.seen[i].load(Ordering::Relaxed)
+    }
+
+    /// Every entry whose path is text, in path order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Entry)> {
+        (0..self.len()).filter_map(|i| {
+            let (path, end) = self.path(i);
+            Some((std::str::from_utf8(path).ok()?, Entry::decode(&self.bytes[end..end + ENTRY_LEN])))
+        })
+    }
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> Entry {
+        Entry {
+            size: u64::from(n),
+            mtime_ns: -i64::from(n),
+            ctime_ns: i64::from(n) << 40,
+            inode: u64::MAX - u64::from(n),
+            mode: 0o100_644,
+            hashed_at_ns: 7,
+            digest: [n; 32],
+        }
+    }
+
+    #[test]
+    fn a_table_finds_every_entry_it_was_written_with_and_nothing_else() {
+        let (a, b, c) = (entry(1), entry(2), entry(3));
+        let bytes = encode(&[("a", &a), ("dir/b ä", &b), ("dir/c", &c)]);
+        let table = StatTable::decode(bytes).unwrap();
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get("dir/b ä"), Some((1, b)));
+        assert_eq!(table.get("a"), Some((0, a)));
+        assert_eq!(table.get("dir"), None);
+        assert_eq!(table.get("dir/c/"), None);
+        let all: Vec<(&str, Entry)> = table.entries().collect();
+        assert_eq!(all, [("a", a), ("dir/b ä", b), ("dir/c", c)]);
+        assert!(!table.was_seen(2));
+        table.mark_seen(2);
+        assert!(table.was_seen(2));
+    }
+
+    #[test]
+    fn an_empty_table_round_trips() {
+        let table = StatTable::decode(encode(&[])).unwrap();
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.get(""), None);
+    }
+
+    #[test]
+    fn lengths_that_do_not_add_up_are_refused_even_with_a_valid_checksum() {
+        let good = encode(&[("a", &entry(1))]);
+        let body = &good[..good.len() - 32];
+        let reseal = |mut body: Vec<u8>| {
+            let check = blake3::hash(&body);
+            body.extend_from_slice(check.as_bytes());
+            body
+        };
+        let mut long_path = body.to_vec();
+        long_path[16..20].copy_from_slice(&1000u32.to_le_bytes());
+        let mut huge_count = body.to_vec();
+        huge_count[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut trailing = body.to_vec();
+        trailing.push(0);
+        for bad in [long_path, huge_count, trailing, body[..body.len() - 1].to_vec()] {
+            assert!(StatTable::decode(reseal(bad)).is_none());
+        }
+        assert!(StatTable::decode(good[..good.len() - 1].to_vec()).is_none(), "checksum");
+    }
+
+    #[test]
+    fn colliding_hashes_never_confuse_two_paths() {
+        // Force a collision: index both paths under one hash by hand.
+        let bytes = encode(&[("a", &entry(1)), ("b", &entry(2))]);
+        let mut table = StatTable::decode(bytes).unwrap();
+        let hash_of_b = hash_path(b"b");
+        table.index.insert(hash_of_b, 0);
+        assert_eq!(table.get("b"), None, "b's slot points at a's entry: a miss, not a's digest");
+        assert_eq!(table.get("a"), Some((0, entry(1))));
+    }
+}
