@@ -4,9 +4,9 @@
 //! `layout_version_is_pinned`):
 //!
 //! ```text
-//! .attest/cache/v1/cas/ab/abcdef….        blob by BLAKE3 of its content (`.zst` when compressed)
-//! .attest/cache/v1/ac/12/1234….json       action entry: cache key -> outputs, exit code, log
-//! .attest/cache/v1/tmp/                   temp files, renamed into place when complete
+//! .attest/cache/v2/cas/abcdef….           blob by BLAKE3 of its content (`.zst` when compressed)
+//! .attest/cache/v2/ac/1234….json          action entry: cache key -> outputs, exit code, log
+//! .attest/cache/v2/tmp/                   temp files, renamed into place when complete
 //! ```
 //!
 //! Every write goes to `tmp/` and is renamed into place, so a reader (or a process killed

@@ -71,20 +71,13 @@ struct EntryFile {
     entry: Result<ActionEntry, String>,
 }
 
+/// The files directly in `dir`.
 fn files_below(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
-    let mut out = Vec::new();
-    let Ok(shards) = std::fs::read_dir(dir) else { return out };
-    for shard in shards.flatten() {
-        let Ok(items) = std::fs::read_dir(shard.path()) else { continue };
-        for item in items.flatten() {
-            if let Ok(meta) = item.metadata()
-                && meta.is_file()
-            {
-                out.push((item.path(), meta));
-            }
-        }
-    }
-    out
+    let Ok(items) = std::fs::read_dir(dir) else { return Vec::new() };
+    items
+        .flatten()
+        .filter_map(|item| Some((item.path(), item.metadata().ok().filter(std::fs::Metadata::is_file)?)))
+        .collect()
 }
 
 fn blob_digest(path: &Path) -> Option<Digest> {
@@ -231,6 +224,12 @@ impl CacheStore {
     pub fn clean(&self) -> Result<CacheStats, CacheError> {
         let before = self.stats();
         fs_err::remove_dir_all(self.root()).map_err(CacheError::io("remove", self.root()))?;
+        for old in crate::cache_store::OLD_LAYOUTS {
+            let dir = self.root().with_file_name(old);
+            if dir.is_dir() {
+                fs_err::remove_dir_all(&dir).map_err(CacheError::io("remove", &dir))?;
+            }
+        }
         Ok(before)
     }
 }
@@ -257,13 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn clean_removes_the_store_and_layouts_of_earlier_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CacheStore::open(dir.path()).unwrap();
+        entry(&store, "a", b"content");
+        std::fs::create_dir_all(dir.path().join("v1/cas/ab")).unwrap();
+        std::fs::write(dir.path().join("v1/cas/ab/abcd"), "old").unwrap();
+        let before = store.clean().unwrap();
+        assert_eq!(before.entries, 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "v1 and v2 are gone");
+    }
+
+    #[test]
     fn lru_eviction_by_size_and_age_then_sweep() {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path()).unwrap();
         let old = entry(&store, "old", &[1u8; 10_000]);
         let new = entry(&store, "new", &[2u8; 10_000]);
         let past = SystemTime::now() - Duration::from_secs(3600);
-        let old_path = store.root().join("ac").join(&old.key.hex()[..2]).join(format!("{}.json", old.key.hex()));
+        let old_path = store.root().join("ac").join(format!("{}.json", old.key.hex()));
         std::fs::File::options().write(true).open(&old_path).unwrap().set_modified(past).unwrap();
         assert!(store.verify().is_clean());
 

@@ -91,8 +91,9 @@ fn run_captured(
     let (mut reader, writer) = std::io::pipe().map_err(spawn_error)?;
     let writer_err = writer.try_clone().map_err(spawn_error)?;
     let started = Instant::now();
-    let mut command = Command::new(&argv[0]);
+    let mut command = Command::new(crate::program_path(&argv[0], cwd, request.env.get("PATH").map(String::as_str)));
     command
+        .arg0(&argv[0])
         .args(args)
         .current_dir(cwd)
         .env_clear()

@@ -13,11 +13,13 @@
 mod exec_request;
 mod executor;
 mod process_groups;
+mod program_path;
 mod sandbox;
 
 pub use exec_request::{ExecError, ExecRequest, ExecResult, Exit};
 pub use executor::{Executor, ProcessExecutor};
 pub use process_groups::{ProcessGroups, Signal};
+pub use program_path::program_path;
 pub use sandbox::{
     LANDLOCK_SUBCOMMAND, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_ROOT, SANDBOX_UID, SandboxReport, SandboxSpec, VmBoot,
     VmSpec, container_engine_name, find_program, landlock_exec, local_image_digest, read_only_system_paths, resolve_vm,

@@ -21,8 +21,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8], durability: Durability) -> st
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    // The directory almost always exists: create it only when the temp file cannot be.
+    let mut temp = match tempfile::NamedTempFile::new_in(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            fs_err::create_dir_all(dir)?;
+            tempfile::NamedTempFile::new_in(dir)?
+        }
+        other => other?,
+    };
     temp.write_all(bytes)?;
     if durability == Durability::Synced {
         temp.as_file().sync_all()?;

@@ -28,7 +28,9 @@ pub const LOCK_FILES: [&str; 8] = [
 
 /// Runs `program args` in `cwd` with no input, finding it on `path_env` when given.
 fn probe(program: &str, args: &[&str], cwd: &Path, path_env: Option<&str>) -> std::io::Result<Output> {
-    let mut command = Command::new(program);
+    // Found here so that std can spawn it without forking (see `program_path`).
+    let mut command = Command::new(attest_exec::program_path(program, cwd, path_env));
+    std::os::unix::process::CommandExt::arg0(&mut command, program);
     command.args(args).current_dir(cwd).stdin(Stdio::null());
     if let Some(path) = path_env {
         command.env("PATH", path);

@@ -321,11 +321,9 @@ fn a_corrupt_stat_cache_is_rebuilt_with_a_warning() {
 fn a_corrupt_blob_is_never_restored() {
     let ctx = diamond();
     ctx.run(&["run"]).success();
-    let blobs = ctx.root().join(".attest/cache/v1/cas");
-    for shard in std::fs::read_dir(&blobs).unwrap() {
-        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            std::fs::write(blob.unwrap().path(), "corrupted").unwrap();
-        }
+    let blobs = ctx.root().join(".attest/cache/v2/cas");
+    for blob in std::fs::read_dir(&blobs).unwrap() {
+        std::fs::write(blob.unwrap().path(), "corrupted").unwrap();
     }
     std::fs::remove_dir_all(ctx.root().join("out")).unwrap();
     let outcome = ctx.run(&["run"]);
