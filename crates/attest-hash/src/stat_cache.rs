@@ -59,16 +59,14 @@ impl PendingStatCache {
         Self { path: path.to_owned(), load: Arc::new(Mutex::new(load)) }
     }
 
-    /// The cache at `path`: the early load's result when it is of that path and nobody
-    /// took it yet, else a load now.
-    pub fn wait(&self, path: &Path) -> StatCacheLoad {
-        if self.path == path {
-            let early = self.load.lock().expect("stat cache load lock is never poisoned").take();
-            if let Some(Ok(load)) = early.map(std::thread::JoinHandle::join) {
-                return load;
-            }
+    /// The early load's result; a load now when someone took it already (or the thread
+    /// could not start or died).
+    pub fn wait(&self) -> StatCacheLoad {
+        let early = self.load.lock().expect("stat cache load lock is never poisoned").take();
+        match early.map(std::thread::JoinHandle::join) {
+            Some(Ok(load)) => load,
+            _ => StatCache::load(&self.path),
         }
-        StatCache::load(path)
     }
 }
 

@@ -11,10 +11,9 @@
 //! is hashed again, which is always correct).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::path_hasher::hash_path;
+use crate::path_hasher::{PathHashBuilder, hash_path};
 
 const MAGIC: &[u8; 8] = b"ATSTSC01";
 /// Bytes of an entry after its path: size, mtime, ctime, inode, mode, hashing time, digest.
@@ -76,26 +75,6 @@ pub(crate) fn encode(entries: &[(&str, &Entry)]) -> Vec<u8> {
     out
 }
 
-/// A `u64` key that is already a hash, used as its own hash.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// A loaded stat-cache file: read-only but for one "seen" flag per entry.
 #[derive(Debug, Default)]
 pub(crate) struct StatTable {
@@ -104,7 +83,9 @@ pub(crate) struct StatTable {
     paths: Vec<(usize, u32)>,
     /// Whether this process has seen the file match its entry.
     seen: Vec<AtomicBool>,
-    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    /// Path hash to entry; the map hashes its `u64` keys once more, which costs nothing
+    /// next to the path.
+    index: HashMap<u64, u32, PathHashBuilder>,
 }
 
 impl StatTable {
@@ -127,7 +108,7 @@ impl StatTable {
             return None;
         }
         let mut paths = Vec::with_capacity(count);
-        let mut index = HashMap::with_capacity_and_hasher(count, BuildHasherDefault::default());
+        let mut index = HashMap::with_capacity_and_hasher(count, PathHashBuilder::default());
         let mut at = 16;
         for i in 0..count {
             let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);

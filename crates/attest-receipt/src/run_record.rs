@@ -256,18 +256,10 @@ fn json_array<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) ->
     out
 }
 
-/// Serialising through a trait object, so one closure can write fields of any type.
-mod erased {
-    /// A value that writes itself as compact JSON.
-    pub(super) trait Json {
-        fn write(&self, out: &mut Vec<u8>);
-    }
-
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write(&self, out: &mut Vec<u8>) {
-            serde_json::to_writer(out, self).expect("statements serialise to JSON");
-        }
-    }
+/// `prefix` (the JSON text before a field's value) and the value.
+fn field(out: &mut Vec<u8>, prefix: &[u8], value: &impl Serialize) {
+    out.extend_from_slice(prefix);
+    json(out, value);
 }
 
 fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
@@ -293,10 +285,6 @@ impl RunRecord {
             || json_array(steps, |step, out| json(out, &step.view())),
         );
         let mut out = Vec::with_capacity(dependencies.len() + step_list.len() + 64 * 1024);
-        let field = |out: &mut Vec<u8>, prefix: &[u8], value: &dyn erased::Json| {
-            out.extend_from_slice(prefix);
-            value.write(out);
-        };
         field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
         field(&mut out, b",\"subject\":", &seq(move || steps.iter().flat_map(StepRecord::subjects)));
         field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);

@@ -48,10 +48,9 @@ pub fn run(
     let selected = crate::select(pipeline, &options.targets)?;
     let (_lock, waited) = lock(workspace, reporter)?;
     let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
-    let stat_path = workspace.stat_cache_path();
     let stat_load = match &options.stat_cache {
-        Some(pending) if !waited => pending.wait(&stat_path),
-        _ => StatCache::load(&stat_path),
+        Some(pending) if !waited => pending.wait(),
+        _ => StatCache::load(&workspace.stat_cache_path()),
     };
     if let Some(warning) = &stat_load.warning {
         reporter.report(RunEvent::Warning(warning));

@@ -31,8 +31,8 @@ pub struct RunOptions {
     /// Trace sandboxed steps' file accesses and name the undeclared files they looked for
     /// (`--explain-sandbox`).
     pub explain_sandbox: bool,
-    /// The stat cache, when its load was started early; read again when the run had to
-    /// wait for another one to release the workspace (which may have changed it).
+    /// The workspace's stat cache, when its load was started early; read again when the
+    /// run had to wait for another one to release the workspace (which may have changed it).
     pub stat_cache: Option<attest_hash::PendingStatCache>,
 }
 

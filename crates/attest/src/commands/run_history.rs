@@ -114,17 +114,17 @@ fn record(path: &Path, start: &RunStart, records: &mpsc::Receiver<Record>, print
         Ok(store) => store,
         Err(err) => return printer.warn(&format!("run history is not recorded: {err}")),
     };
-    let interrupted = || RunEnd { status: RunStatus::Error, finished_ms: epoch_ms(SystemTime::now()), receipt: None };
+    // The end is awaited only once the rows are written (inside `finish_run`).
     let (steps, end) = match records.recv() {
         Ok(Record::Steps(steps)) => (steps, None),
-        Ok(Record::End(end)) => (Vec::new(), Some(end)),
-        Err(_) => (Vec::new(), Some(interrupted())),
+        other => (Vec::new(), Some(other)),
     };
-    let end = || {
-        end.unwrap_or_else(|| match records.recv() {
-            Ok(Record::End(end)) => end,
-            Ok(Record::Steps(_)) | Err(_) => interrupted(),
-        })
+    let end = || match end.unwrap_or_else(|| records.recv()) {
+        Ok(Record::End(end)) => end,
+        // The run stopped without saying how (an error return dropped the history).
+        Ok(Record::Steps(_)) | Err(_) => {
+            RunEnd { status: RunStatus::Error, finished_ms: epoch_ms(SystemTime::now()), receipt: None }
+        }
     };
     if let Err(err) = store.finish_run(&start.run_id, &steps, end) {
         printer.warn(&format!("failed to record the end of the run in the history: {err}"));
