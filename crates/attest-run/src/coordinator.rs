@@ -81,6 +81,7 @@ pub fn run(
         reporter,
         executor,
         cancelled: interrupted,
+        execution_gate: options.execution_gate.as_ref(),
     });
     let jobs = options.jobs.max(1);
     let count = selected.iter().filter(|s| **s).count();

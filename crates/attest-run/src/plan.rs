@@ -93,6 +93,7 @@ pub fn plan(
         reporter,
         executor: &ProcessExecutor,
         cancelled: &not_interrupted,
+        execution_gate: None,
     });
     let graph = pipeline.graph();
     let mut outputs: HashMap<usize, Digest> = HashMap::new();

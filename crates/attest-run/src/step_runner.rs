@@ -17,8 +17,8 @@ use crate::cache_key::{command_env, platform, secret_env};
 use crate::deterministic::Deterministic;
 use crate::miss_reason::differences;
 use crate::{
-    CacheKey, CacheStatus, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent, StepReport,
-    StepStatus,
+    CacheKey, CacheStatus, ExecutionGate, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent,
+    StepReport, StepStatus,
 };
 
 /// Output kept per step (the tail).
@@ -57,6 +57,7 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) executor: &'a dyn Executor,
     pub(crate) groups: ProcessGroups,
     pub(crate) cancelled: &'a AtomicBool,
+    pub(crate) execution_gate: Option<&'a ExecutionGate>,
     pub(crate) timed_out: Mutex<HashSet<usize>>,
     pub(crate) workspace_inputs: OnceLock<Result<FileSet, String>>,
     masked_values: Mutex<HashMap<String, String>>,
@@ -80,6 +81,7 @@ pub(crate) struct StepRunnerParts<'a> {
     pub(crate) reporter: &'a dyn Reporter,
     pub(crate) executor: &'a dyn Executor,
     pub(crate) cancelled: &'a AtomicBool,
+    pub(crate) execution_gate: Option<&'a ExecutionGate>,
 }
 
 fn now_secs() -> u64 {
@@ -142,6 +144,7 @@ impl<'a> StepRunner<'a> {
             executor: parts.executor,
             groups: ProcessGroups::new(),
             cancelled: parts.cancelled,
+            execution_gate: parts.execution_gate,
             timed_out: Mutex::new(HashSet::new()),
             workspace_inputs: OnceLock::new(),
             masked_values: Mutex::new(HashMap::new()),
@@ -392,6 +395,9 @@ impl<'a> StepRunner<'a> {
 
     fn execute(&self, execution: Execution<'_>, mut report: StepReport) -> StepReport {
         let Execution { index, step, record, secrets, redactor, cacheable, started } = execution;
+        if let Some(gate) = self.execution_gate {
+            gate.wait();
+        }
         let cwd = step.working_dir.as_ref().map_or_else(|| self.root.to_owned(), |d| d.under(self.root));
         let mut argv = step.shell.clone();
         argv.push(step.run.clone());

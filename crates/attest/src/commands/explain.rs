@@ -30,6 +30,7 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
         explain_sandbox: false,
         host_env,
         stat_cache: None,
+        execution_gate: None,
     };
     let entries =
         attest_run::plan(&loaded.workspace, &loaded.pipeline, &options, &Silent).map_err(super::run::run_error)?;

@@ -66,6 +66,8 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let host_env = host_env();
     // A large stat cache takes a while to read: start now, beside the rest of the start.
     let stat_cache = (!args.dry_run).then(|| attest_hash::PendingStatCache::start(&loaded.workspace.stat_cache_path()));
+    // Steps execute only once the history has the run (cache hits need not wait).
+    let (execution_gate, run_on_record) = attest_run::ExecutionGate::shut();
     let options = RunOptions {
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
         targets: args.steps.clone(),
@@ -77,6 +79,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         explain_sandbox: args.explain_sandbox,
         host_env,
         stat_cache,
+        execution_gate: Some(execution_gate),
     };
     if args.dry_run {
         let status = dry_run(&loaded, &options, args, printer)?;
@@ -92,7 +95,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let selected: Vec<usize> = selected.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
     let started = SystemTime::now();
     let run_id = attest_receipt::new_run_id();
-    let history = RunHistory::begin(&loaded, &run_id, started, &options.targets, options.jobs, printer);
+    let history = RunHistory::begin(&loaded, &run_id, started, &options, run_on_record, printer);
     let bus = EventBus::start(&loaded.pipeline.events, &loaded.workspace.root, &options.host_env, &run_id);
     if bus.wants("pipeline.started") {
         let steps: Vec<&str> = selected.iter().map(|&i| loaded.pipeline.steps[i].name.as_str()).collect();

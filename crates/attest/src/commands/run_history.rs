@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::SystemTime;
 
-use attest_run::RunSummary;
+use attest_run::{GateOpener, RunOptions, RunSummary};
 use attest_store::{RunEnd, RunQuery, RunRow, RunStart, RunStatus, StepRow, Store};
 
 use crate::printer::Printer;
@@ -55,13 +55,14 @@ pub(crate) struct RunHistory {
 }
 
 impl RunHistory {
-    /// Starts recording the run: opens the store and records the start.
+    /// Starts recording the run: opens the store and records the start, then opens the
+    /// run's execution gate (also when recording fails: history never stops a run).
     pub(crate) fn begin(
         loaded: &LoadedPipeline,
         run_id: &str,
         started: SystemTime,
-        targets: &[String],
-        jobs: usize,
+        options: &RunOptions,
+        on_record: GateOpener,
         printer: Printer,
     ) -> Self {
         let path = loaded.workspace.database_path();
@@ -70,14 +71,14 @@ impl RunHistory {
             started_ms: epoch_ms(started),
             pipeline: loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             pipeline_digest: loaded.pipeline.digest.to_string(),
-            targets: targets.to_vec(),
-            jobs: u32::try_from(jobs).unwrap_or(u32::MAX),
+            targets: options.targets.clone(),
+            jobs: u32::try_from(options.jobs).unwrap_or(u32::MAX),
             attest_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let (to_recorder, records) = mpsc::channel();
         let recorder = std::thread::Builder::new()
             .name("history".to_owned())
-            .spawn(move || record(&path, &start, &records, printer))
+            .spawn(move || record(&path, &start, on_record, &records, printer))
             .map_err(|err| printer.warn(&format!("run history is not recorded: {err}")))
             .ok();
         Self { to_recorder, recorder }
@@ -108,8 +109,9 @@ impl RunHistory {
 
 /// The recording thread: the start, then the steps (if they come) and the end, in one
 /// transaction.
-fn record(path: &Path, start: &RunStart, records: &mpsc::Receiver<Record>, printer: Printer) {
+fn record(path: &Path, start: &RunStart, on_record: GateOpener, records: &mpsc::Receiver<Record>, printer: Printer) {
     let store = Store::open(path).and_then(|mut store| store.begin_run(start).map(|()| store));
+    on_record.open();
     let mut store = match store {
         Ok(store) => store,
         Err(err) => return printer.warn(&format!("run history is not recorded: {err}")),
