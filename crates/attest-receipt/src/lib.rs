@@ -27,8 +27,8 @@ pub use hex32::Hex32;
 pub use key_pair::{KeyError, KeyPair, PublicKey, keyid};
 pub use key_store::{KeyInfo, KeyStore, KeyStoreError, Revocation};
 pub use receipt_file::{
-    RECEIPT_SUFFIX, ReceiptParseError, ReceiptWriteError, list_receipts, read_run_statement, write_envelopes,
-    write_receipt,
+    RECEIPT_SUFFIX, ReceiptParseError, ReceiptWriteError, ReceiptWriter, list_receipts, read_run_statement,
+    write_envelopes, write_receipt,
 };
 pub use run_record::{LogDigest, OutputFile, RunRecord, StepRecord, new_run_id, seconds};
 pub use statement::{

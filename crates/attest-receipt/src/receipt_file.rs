@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::dsse::EnvelopeWriter;
 use crate::run_record::RunRecord;
 use crate::statement::SignerRef;
 use crate::timestamp::compact;
@@ -37,20 +38,63 @@ pub fn write_envelopes(out: &mut impl Write, record: &RunRecord, key: Option<&Ke
 
 /// Writes the receipt of `record` into `dir` (temp file, fsync, rename) and returns its path.
 pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
-    let path = dir.join(format!("{}-{}{RECEIPT_SUFFIX}", compact(record.started), record.run_id));
-    let err = |source| ReceiptWriteError { path: path.clone(), source };
-    fs_err::create_dir_all(dir).map_err(err)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        write_envelopes(&mut out, record, key).map_err(err)?;
-        out.flush().map_err(err)?;
+    ReceiptWriter::start(dir, record)?.finish(record, key)
+}
+
+/// A receipt written in two parts, so that most of it is on its way to the disk while the
+/// run still works out the rest: [`ReceiptWriter::start`] writes the run statement's large
+/// part (inputs and steps), which needs nothing but the steps' records, and
+/// [`ReceiptWriter::finish`] the rest (the run, its environment, the subject, the
+/// signature and any step statements), then syncs and renames the file into place.
+pub struct ReceiptWriter {
+    path: PathBuf,
+    temp: tempfile::NamedTempFile,
+    line: EnvelopeWriter<std::io::BufWriter<attest_hash::EarlyWriteback>>,
+    /// The run statement's first part, for the signature over the whole.
+    head: Vec<u8>,
+}
+
+impl ReceiptWriter {
+    /// Creates the receipt of `record` in `dir` and writes its first part. Only the
+    /// steps of `record` are read here: its environment may still change before
+    /// [`ReceiptWriter::finish`].
+    pub fn start(dir: &Path, record: &RunRecord) -> Result<Self, ReceiptWriteError> {
+        let path = dir.join(format!("{}-{}{RECEIPT_SUFFIX}", compact(record.started), record.run_id));
+        let err = |source| ReceiptWriteError { path: path.clone(), source };
+        fs_err::create_dir_all(dir).map_err(err)?;
+        let temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+        // Receipts are public records: readable by everyone, unlike the 0600 temp file default.
+        std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
+        let file = temp.as_file().try_clone().map_err(err)?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, attest_hash::EarlyWriteback::new(file));
+        let head = record.run_statement_head();
+        let mut line = EnvelopeWriter::start(out).map_err(err)?;
+        line.payload(&head).map_err(err)?;
+        Ok(Self { path, temp, line, head })
     }
-    // Receipts are public records: readable by everyone, unlike the 0600 temp file default.
-    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    temp.persist(&path).map_err(|e| err(e.error))?;
-    Ok(path)
+
+    /// Writes the rest of the receipt of `record`, signed by `key` when given, syncs it
+    /// and moves it into place; returns its path.
+    pub fn finish(self, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
+        let Self { path, temp, mut line, mut head } = self;
+        let err = |source| ReceiptWriteError { path: path.clone(), source };
+        let signer = key.map(signer_ref);
+        let tail = record.run_statement_tail(signer.as_ref());
+        line.payload(&tail).map_err(err)?;
+        let signed = key.map(|key| {
+            head.extend_from_slice(&tail);
+            (head.as_slice(), key)
+        });
+        let mut out = line.finish(signed).map_err(err)?;
+        for payload in record.step_statement_payloads(signer.as_ref()) {
+            Envelope::write_line(&mut out, &payload, key).map_err(err)?;
+        }
+        out.flush().map_err(err)?;
+        drop(out);
+        temp.as_file().sync_all().map_err(err)?;
+        temp.persist(&path).map_err(|e| err(e.error))?;
+        Ok(path)
+    }
 }
 
 /// The receipts in `dir`, oldest first: by modification time, then name (names start

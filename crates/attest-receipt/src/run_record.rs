@@ -232,11 +232,12 @@ fn write_dependency(input: &&(String, Hex32), out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}}");
 }
 
-/// `items` as a JSON array, each written by `render`, in chunks on every core.
+/// `items` as a JSON array, each written by `render`, in chunks on every core (several per
+/// core, as items differ in size: a step lists anywhere from none to thousands of inputs).
 fn json_array<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) -> Vec<u8> {
-    const CHUNK: usize = 2048;
+    let chunk = items.len().div_ceil(rayon::current_num_threads() * 8).max(1);
     let parts: Vec<Vec<u8>> = items
-        .par_chunks(CHUNK)
+        .par_chunks(chunk)
         .map(|chunk| {
             let mut part = Vec::with_capacity(chunk.len() * 128);
             for item in chunk {
@@ -272,21 +273,18 @@ fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
 }
 
 impl RunRecord {
-    /// The statement over `steps` (all of them for the run statement, one for a step
-    /// statement), as compact JSON.
-    ///
-    /// The two long lists, the resolved dependencies and the steps (with their input
-    /// names), are rendered on every core and spliced in; the rest is small. The order of
-    /// fields is that of [`crate::Statement`].
-    fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
+    /// The statement's JSON up to the end of its step list: the large part, which needs
+    /// nothing the run works out after its steps (see [`crate::Statement`] for the order).
+    /// The two long lists (every input file; the steps with their input names) are
+    /// rendered on every core and spliced in.
+    fn statement_head(&self, steps: &[StepRecord]) -> Vec<u8> {
         let inputs = unique_inputs(steps);
         let (dependencies, step_list) = rayon::join(
             || json_array(&inputs, write_dependency),
             || json_array(steps, |step, out| json(out, &step.view())),
         );
-        let mut out = Vec::with_capacity(dependencies.len() + step_list.len() + 64 * 1024);
+        let mut out = Vec::with_capacity(dependencies.len() + step_list.len() + 4096);
         field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
-        field(&mut out, b",\"subject\":", &seq(move || steps.iter().flat_map(StepRecord::subjects)));
         field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);
         field(&mut out, b",\"predicate\":{\"buildDefinition\":{\"buildType\":", &BUILD_TYPE);
         field(
@@ -294,6 +292,17 @@ impl RunRecord {
             b",\"externalParameters\":",
             &ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
         );
+        out.extend_from_slice(b",\"resolvedDependencies\":");
+        out.extend_from_slice(&dependencies);
+        out.extend_from_slice(b",\"internalParameters\":{\"steps\":");
+        out.extend_from_slice(&step_list);
+        out
+    }
+
+    /// The rest of the statement after [`RunRecord::statement_head`]: the run, the
+    /// environment (run statements), the signer, the run details and the subject.
+    fn statement_tail(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 * 1024);
         let run = RunInfo {
             scope,
             status: self.status.clone(),
@@ -301,17 +310,13 @@ impl RunRecord {
             sign_all_steps: self.sign_all_steps,
             deterministic: self.deterministic,
         };
-        field(&mut out, b",\"internalParameters\":{\"run\":", &run);
+        field(&mut out, b",\"run\":", &run);
         if scope == Scope::Run {
             field(&mut out, b",\"environment\":", &self.environment);
         }
-        out.extend_from_slice(b",\"steps\":");
-        out.extend_from_slice(&step_list);
         if let Some(signer) = signer {
             field(&mut out, b",\"signer\":", signer);
         }
-        out.extend_from_slice(b"},\"resolvedDependencies\":");
-        out.extend_from_slice(&dependencies);
         let details = RunDetailsView {
             builder: BuilderView {
                 id: BUILDER_ID,
@@ -324,23 +329,47 @@ impl RunRecord {
             },
             byproducts: seq(move || steps.iter().filter_map(StepRecord::byproduct)),
         };
-        field(&mut out, b"},\"runDetails\":", &details);
-        out.extend_from_slice(b"}}");
+        field(&mut out, b"}},\"runDetails\":", &details);
+        field(&mut out, b"},\"subject\":", &seq(move || steps.iter().flat_map(StepRecord::subjects)));
+        out.push(b'}');
         out
+    }
+
+    /// The statement about `steps`, as JSON: [`RunRecord::statement_head`] and
+    /// [`RunRecord::statement_tail`].
+    fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
+        let mut out = self.statement_head(steps);
+        out.extend_from_slice(&self.statement_tail(scope, steps, signer));
+        out
+    }
+
+    /// The run statement's first part: see [`crate::ReceiptWriter`].
+    pub(crate) fn run_statement_head(&self) -> Vec<u8> {
+        self.statement_head(&self.steps)
+    }
+
+    /// The run statement's rest, after [`RunRecord::run_statement_head`].
+    pub(crate) fn run_statement_tail(&self, signer: Option<&SignerRef>) -> Vec<u8> {
+        self.statement_tail(Scope::Run, &self.steps, signer)
     }
 
     /// The payloads of the receipt, as JSON: the run statement first, then one statement
     /// per executed or cached step when `sign_all_steps`.
     pub fn statement_payloads(&self, signer: Option<&SignerRef>) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let run = self.statement_json(Scope::Run, &self.steps, signer);
+        std::iter::once(run).chain(self.step_statement_payloads(signer))
+    }
+
+    /// The step statements' payloads (none unless `sign_all_steps`): one per executed or
+    /// cached step.
+    pub(crate) fn step_statement_payloads(&self, signer: Option<&SignerRef>) -> impl Iterator<Item = Vec<u8>> + '_ {
         let signer = signer.cloned();
         let steps: &[StepRecord] = if self.sign_all_steps { &self.steps } else { &[] };
-        std::iter::once(self.statement_json(Scope::Run, &self.steps, signer.as_ref())).chain(
-            steps
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.parameters.status == "succeeded")
-                .map(move |(i, _)| self.statement_json(Scope::Step, &self.steps[i..=i], signer.as_ref())),
-        )
+        steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.parameters.status == "succeeded")
+            .map(move |(i, _)| self.statement_json(Scope::Step, &self.steps[i..=i], signer.as_ref()))
     }
 }
 
@@ -503,5 +532,37 @@ mod tests {
         assert_eq!(names, expected, "each file once, where a step first names it");
         assert_eq!(statement.steps()[1].inputs.len(), 5000);
         assert_eq!(statement.steps()[2].inputs[4999], "f09999");
+    }
+
+    /// The receipt written in two parts, its environment set in between (as a run does),
+    /// is byte for byte the receipt of the finished record written at once, signed or
+    /// not, and with large payloads whose parts are not multiples of three bytes long.
+    #[test]
+    fn a_receipt_written_in_two_parts_equals_one_written_at_once() {
+        let key = crate::KeyPair::generate().unwrap();
+        for (inputs, key) in [(0, None), (3, Some(&key)), (40_000, None), (40_001, Some(&key))] {
+            let mut steps: Vec<StepRecord> = ["a", "b", "c"].iter().map(|n| step(n, "succeeded", true)).collect();
+            steps[1].inputs = (0..inputs).map(|n| (format!("d/f{n}"), Hex32([(n % 7) as u8; 32]))).collect();
+            let mut finished = record(steps);
+            finished.sign_all_steps = key.is_some();
+            let mut started = finished.clone();
+            started.environment.git = None;
+            started.environment.kernel = Some("not yet".to_owned());
+            let mut expected = Vec::new();
+            crate::write_envelopes(&mut expected, &finished, key).unwrap();
+
+            let dir = tempfile::tempdir().unwrap();
+            let writer = crate::ReceiptWriter::start(dir.path(), &started).unwrap();
+            let path = writer.finish(&finished, key).unwrap();
+            assert!(std::fs::read(&path).unwrap() == expected, "{inputs} inputs, signed: {}", key.is_some());
+            let (envelope, statement) = crate::read_run_statement(&String::from_utf8(expected).unwrap()).unwrap();
+            assert_eq!(
+                statement.predicate.build_definition.internal_parameters.environment.and_then(|e| e.git),
+                finished.environment.git
+            );
+            if let Some(key) = key {
+                assert!(envelope.verify_signature(0, key.public()));
+            }
+        }
     }
 }

@@ -83,17 +83,21 @@ impl Annotations {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "attest receipt statement (in-toto Statement v1, SLSA provenance v1)")]
+///
+/// Fields are written in this order, which JSON leaves free: the large lists (inputs and
+/// steps) come first, so that a receipt can be on its way to the disk while the few fields
+/// that are known last (the git state, the subject) are still being worked out.
 pub struct Statement {
     /// [`STATEMENT_TYPE`].
     #[serde(rename = "_type")]
     pub statement_type: String,
-    /// What the statement is about: the outputs, by `sha256`.
-    pub subject: Vec<ResourceDescriptor>,
     /// [`SLSA_PROVENANCE`].
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
     /// The provenance.
     pub predicate: Provenance,
+    /// What the statement is about: the outputs, by `sha256`.
+    pub subject: Vec<ResourceDescriptor>,
 }
 
 /// SLSA provenance v1.
@@ -114,10 +118,10 @@ pub struct BuildDefinition {
     pub build_type: String,
     /// What the user asked for.
     pub external_parameters: ExternalParameters,
-    /// What attest resolved: per-step commands, environments and results.
-    pub internal_parameters: InternalParameters,
     /// The input files with their BLAKE3 digests.
     pub resolved_dependencies: Vec<ResourceDescriptor>,
+    /// What attest resolved: per-step commands, environments and results.
+    pub internal_parameters: InternalParameters,
 }
 
 /// The pipeline and the steps asked for.
@@ -146,13 +150,13 @@ pub struct PipelineRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InternalParameters {
+    /// The steps: every selected step in a run statement, one in a step statement.
+    pub steps: Vec<StepParameters>,
     /// The run as a whole.
     pub run: RunInfo,
     /// The machine and workspace the run happened on (run statements only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentSnapshot>,
-    /// The steps: every selected step in a run statement, one in a step statement.
-    pub steps: Vec<StepParameters>,
     /// The key the run was signed with (absent when unsigned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer: Option<SignerRef>,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
 use attest_exec::{Executor, Signal};
-use attest_hash::{Digest, Manifest, StatCache, WorkspaceFilter};
+use attest_hash::{Digest, Manifest, WorkspaceFilter};
+
+use crate::stat_source::StatSource;
 use attest_pipeline::{Pipeline, ReadyQueue};
 
 use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, error_chain};
@@ -48,14 +50,9 @@ pub fn run(
     let selected = crate::select(pipeline, &options.targets)?;
     let (_lock, waited) = lock(workspace, reporter)?;
     let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
-    let stat_load = match &options.stat_cache {
-        Some(pending) if !waited => pending.wait(),
-        _ => StatCache::load(&workspace.stat_cache_path()),
-    };
-    if let Some(warning) = &stat_load.warning {
-        reporter.report(RunEvent::Warning(warning));
-    }
-    let stat_cache = Arc::new(stat_load.cache);
+    // A load started early serves only when no other run changed the cache since.
+    let pending = options.stat_cache.clone().filter(|_| !waited);
+    let stat_cache = StatSource::new(pending, workspace.stat_cache_path(), reporter);
     let use_cache = pipeline.cache.enabled && !options.no_cache;
     let store = if use_cache {
         Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: error_chain(&e) })?)
@@ -87,6 +84,8 @@ pub fn run(
     let count = selected.iter().filter(|s| **s).count();
     reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)) });
     let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted, started);
+    let new_keys = runner.into_new_keys();
+    let stat_cache = stat_cache.into_cache();
 
     // Persist what the run learned, even when it failed or was interrupted.
     if stat_cache.is_dirty()
@@ -94,7 +93,6 @@ pub fn run(
     {
         reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
     }
-    let new_keys = runner.new_keys.into_inner().expect("key map lock is never poisoned");
     if let Err(err) = last_keys.save(&workspace.state_dir(), new_keys) {
         reporter.report(RunEvent::Warning(&format!("failed to save step keys: {err}")));
     }

@@ -134,6 +134,11 @@ pub struct EnvironmentProbe {
 }
 
 impl EnvironmentProbe {
+    /// What the snapshot knows before the run has finished: everything but git's state.
+    pub fn snapshot(&self) -> &EnvironmentSnapshot {
+        &self.snapshot
+    }
+
     /// The snapshot, with git's state checked against the stats `summary`'s run took of
     /// the workspace (files it did not look at are stat'ed now).
     pub fn finish(mut self, summary: &RunSummary) -> EnvironmentSnapshot {

@@ -30,6 +30,7 @@ mod run_event;
 mod run_metrics;
 mod run_receipt;
 mod run_summary;
+mod stat_source;
 mod step_runner;
 mod step_sandbox;
 mod workspace;

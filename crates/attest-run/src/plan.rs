@@ -1,5 +1,6 @@
 //! `--dry-run` and `attest explain`: what a run would do, without doing it.
 
+use crate::stat_source::StatSource;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
@@ -66,7 +67,7 @@ pub fn plan(
 ) -> Result<Vec<PlanEntry>, RunError> {
     let selected = crate::select(pipeline, &options.targets)?;
     let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
-    let stat_cache = StatCache::load(&workspace.stat_cache_path()).cache;
+    let stat_cache = StatSource::loaded(StatCache::load(&workspace.stat_cache_path()).cache, reporter);
     let use_cache = pipeline.cache.enabled && !options.no_cache;
     let store = if use_cache && workspace.cache_dir().join(LAYOUT_VERSION).is_dir() {
         Some(CacheStore::open(&workspace.cache_dir()).map_err(|e| RunError::Cache { message: error_chain(&e) })?)

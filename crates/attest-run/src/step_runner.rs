@@ -9,13 +9,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use attest_cache::{ActionEntry, CacheStore};
 use attest_exec::{ExecRequest, Executor, Exit, ProcessGroups};
-use attest_hash::{Digest, EntryKind, FileSet, Manifest, RelPath, StatCache, WorkspaceFilter};
+use attest_hash::{Digest, EntryKind, FileSet, Manifest, RelPath, WorkspaceFilter};
 use attest_pipeline::{Pipeline, Step};
 use attest_secrets::Redactor;
 
 use crate::cache_key::{command_env, platform, secret_env};
 use crate::deterministic::Deterministic;
 use crate::miss_reason::differences;
+use crate::stat_source::StatSource;
 use crate::{
     CacheKey, CacheStatus, ExecutionGate, Failure, KEY_VERSION, KeyRecord, KeyRecords, MissReason, Reporter, RunEvent,
     StepReport, StepStatus,
@@ -42,7 +43,7 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) root: &'a Path,
     pub(crate) pipeline: &'a Pipeline,
     pub(crate) filter: WorkspaceFilter,
-    pub(crate) stat_cache: &'a StatCache,
+    pub(crate) stat_cache: &'a StatSource<'a>,
     pub(crate) store: Option<&'a CacheStore>,
     pub(crate) records: &'a KeyRecords,
     pub(crate) last_keys: &'a HashMap<String, Digest>,
@@ -68,7 +69,7 @@ pub(crate) struct StepRunnerParts<'a> {
     pub(crate) root: &'a Path,
     pub(crate) pipeline: &'a Pipeline,
     pub(crate) filter: WorkspaceFilter,
-    pub(crate) stat_cache: &'a StatCache,
+    pub(crate) stat_cache: &'a StatSource<'a>,
     pub(crate) store: Option<&'a CacheStore>,
     pub(crate) records: &'a KeyRecords,
     pub(crate) last_keys: &'a HashMap<String, Digest>,
@@ -166,7 +167,7 @@ impl<'a> StepRunner<'a> {
                 })
                 .clone()?,
         };
-        set.manifest(self.root, self.stat_cache).map_err(|e| error_chain(&e))
+        set.manifest(self.root, self.stat_cache.get()).map_err(|e| error_chain(&e))
     }
 
     /// The key record of `step` given its upstream output digests (by step name).
@@ -255,6 +256,11 @@ impl<'a> StepRunner<'a> {
             });
         }
         None
+    }
+
+    /// The cache keys of the steps that succeeded, by step name.
+    pub(crate) fn into_new_keys(self) -> BTreeMap<String, Digest> {
+        self.new_keys.into_inner().expect("key map lock is never poisoned")
     }
 
     /// Runs one step to its report.
@@ -615,7 +621,7 @@ impl<'a> StepRunner<'a> {
         let patterns: Vec<String> = step.outputs.iter().map(ToString::to_string).collect();
         let set = FileSet::resolve(&self.filter, &patterns).map_err(|e| Failure::Error { message: error_chain(&e) })?;
         let manifest =
-            set.manifest(self.root, self.stat_cache).map_err(|e| Failure::Error { message: error_chain(&e) })?;
+            set.manifest(self.root, self.stat_cache.get()).map_err(|e| Failure::Error { message: error_chain(&e) })?;
         if let Some(missing) = manifest.entries().iter().find(|e| e.kind == EntryKind::Missing) {
             return Err(Failure::OutputMissing { path: missing.path.to_string() });
         }
@@ -661,7 +667,7 @@ impl<'a> StepRunner<'a> {
             (Some(meta), EntryKind::File) if meta.is_file() => {
                 let executable = meta.permissions().mode() & 0o111 != 0;
                 executable == output.executable
-                    && self.stat_cache.file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
+                    && self.stat_cache.get().file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
             }
             (Some(meta), EntryKind::Symlink) if meta.file_type().is_symlink() => {
                 std::fs::read_link(&dest).is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest)
@@ -689,7 +695,7 @@ impl<'a> StepRunner<'a> {
             if output.kind == EntryKind::File
                 && let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root))
             {
-                self.stat_cache.record(&output.path, &meta, &digest, written_at);
+                self.stat_cache.get().record(&output.path, &meta, &digest, written_at);
             }
             restored += 1;
         }

@@ -78,6 +78,17 @@ pub(crate) fn load_pipeline(
     file: &FileArgs,
     printer: crate::printer::Printer,
 ) -> anyhow::Result<LoadedPipeline> {
+    load_pipeline_starting(cwd, file, printer, |_| ()).map(|(loaded, ())| loaded)
+}
+
+/// [`load_pipeline`], calling `start` with the workspace as soon as it is known, so that
+/// work which needs only the workspace overlaps reading and checking the pipeline.
+pub(crate) fn load_pipeline_starting<T>(
+    cwd: &Path,
+    file: &FileArgs,
+    printer: crate::printer::Printer,
+    start: impl FnOnce(&Workspace) -> T,
+) -> anyhow::Result<(LoadedPipeline, T)> {
     let path = find_pipeline(cwd, file)?;
     let path = fs_err::canonicalize(&path)
         .map_err(|e| UserError::new(format!("failed to resolve `{}`: {e}", path.display())))?;
@@ -86,6 +97,7 @@ pub(crate) fn load_pipeline(
         fs_err::read_to_string(&path).map_err(|e| UserError::new(format!("failed to read the pipeline: {e}")))?;
     let root = path.parent().map_or_else(|| cwd.to_owned(), Path::to_path_buf);
     let workspace = Workspace::new(&root);
+    let started = start(&workspace);
     // A checked parse of this exact file is kept in `.attest/state`; a large pipeline
     // then costs a JSON read instead of a YAML parse and validation.
     let cache_path = workspace.state_dir().join("pipeline.json");
@@ -103,7 +115,7 @@ pub(crate) fn load_pipeline(
             return Err(AlreadyReported.into());
         }
     };
-    Ok(LoadedPipeline { workspace, pipeline, path, source })
+    Ok((LoadedPipeline { workspace, pipeline, path, source }, started))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use attest_events::EventBus;
 use attest_exec::ProcessExecutor;
+use attest_receipt::ReceiptWriter;
 use attest_run::{EventReporter, Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
 use serde_json::json;
 
@@ -14,7 +15,7 @@ use crate::commands::signing::{SigningKey, signing_key};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 use crate::run_reporter::{HumanReporter, JsonReporter, summary_line};
-use crate::settings::{default_jobs, deterministic, host_env, load_pipeline};
+use crate::settings::{default_jobs, deterministic, host_env, load_pipeline_starting};
 use crate::user_error::UserError;
 
 /// Turns a [`RunError`] into what the user sees.
@@ -49,7 +50,10 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
 
 /// Runs the pipeline as `args` say and reports what it left behind.
 pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
-    let mut loaded = load_pipeline(cwd, &args.file, printer)?;
+    // A large stat cache takes a while to read: start as soon as the workspace is known.
+    let (mut loaded, stat_cache) = load_pipeline_starting(cwd, &args.file, printer, |workspace| {
+        (!args.dry_run).then(|| attest_hash::PendingStatCache::start(&workspace.stat_cache_path()))
+    })?;
     if let Some(level) = args.isolation {
         if level == IsolationLevel::Container
             && let Some(step) = loaded.pipeline.steps.iter().find(|s| s.image.is_none())
@@ -64,8 +68,6 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         loaded.pipeline.set_isolation(level.level());
     }
     let host_env = host_env();
-    // A large stat cache takes a while to read: start now, beside the rest of the start.
-    let stat_cache = (!args.dry_run).then(|| attest_hash::PendingStatCache::start(&loaded.workspace.stat_cache_path()));
     // Steps execute only once the history has the run (cache hits need not wait).
     let (execution_gate, run_on_record) = attest_run::ExecutionGate::shut();
     let options = RunOptions {
@@ -133,8 +135,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         }
     };
     history.record_steps(&summary);
-    let environment =
-        environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?.finish(&summary);
+    let probe = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
     let context = ReceiptContext {
         workspace: &loaded.workspace,
         pipeline: &loaded.pipeline,
@@ -144,7 +145,8 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         run_id: run_id.clone(),
         started,
         finished: SystemTime::now(),
-        environment,
+        // All but the git state, which is checked below, beside the receipt's start.
+        environment: probe.snapshot().clone(),
         deterministic: options.deterministic,
     };
     if let Some(path) = &args.trace {
@@ -157,9 +159,16 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
             printer.warn(&format!("failed to push metrics: {err}"));
         }
     }
-    let record = attest_run::run_record(&context, &summary);
-    let receipt =
-        attest_receipt::write_receipt(&loaded.workspace.receipts_dir(), &record, signing.as_ref().map(|s| &s.key));
+    // The receipt's large part (inputs and steps) is written while git's state is checked;
+    // the rest, which holds that state, follows.
+    let (mut record, started_receipt, environment) = std::thread::scope(|scope| {
+        let environment = scope.spawn(|| probe.finish(&summary));
+        let record = attest_run::run_record(&context, &summary);
+        let started_receipt = ReceiptWriter::start(&loaded.workspace.receipts_dir(), &record);
+        (record, started_receipt, environment.join())
+    });
+    record.environment = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
+    let receipt = started_receipt.and_then(|receipt| receipt.finish(&record, signing.as_ref().map(|s| &s.key)));
     let receipt_file = receipt.as_ref().ok().cloned();
     let receipt_path = receipt_file.as_deref().map(|p| relative(&loaded, p));
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
