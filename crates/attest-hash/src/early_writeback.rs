@@ -27,15 +27,24 @@ impl EarlyWriteback {
     }
 }
 
+impl EarlyWriteback {
+    /// Starts the write-back of everything written and not yet on its way, whatever its
+    /// size: for a pause in the writing (the rest of the file is not ready yet).
+    pub fn start_writeback(&mut self) {
+        if let Some(len) = std::num::NonZeroU64::new(self.written - self.started) {
+            // Only a hint: a filesystem that ignores it leaves the work to the fsync.
+            let _ = rustix::fs::fadvise(&self.file, self.started, Some(len), rustix::fs::Advice::DontNeed);
+            self.started = self.written;
+        }
+    }
+}
+
 impl Write for EarlyWriteback {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(&buf[..buf.len().min(PIECE)])?;
         self.written += n as u64;
         if self.written - self.started >= PIECE as u64 {
-            let len = std::num::NonZeroU64::new(self.written - self.started);
-            // Only a hint: a filesystem that ignores it leaves the work to the fsync.
-            let _ = rustix::fs::fadvise(&self.file, self.started, len, rustix::fs::Advice::DontNeed);
-            self.started = self.written;
+            self.start_writeback();
         }
         Ok(n)
     }
@@ -61,6 +70,8 @@ mod tests {
         assert_eq!(writer.written, bytes.len() as u64);
         assert!(writer.started > 2 * PIECE as u64, "write-back started after each piece");
         assert!(writer.written - writer.started < PIECE as u64, "at most one piece is left to the fsync");
+        writer.start_writeback();
+        assert_eq!(writer.started, writer.written);
         file.sync_all().expect("sync");
         let mut back = Vec::new();
         std::io::Seek::rewind(&mut file).expect("rewind");

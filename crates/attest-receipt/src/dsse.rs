@@ -79,6 +79,11 @@ impl<W: std::io::Write> EnvelopeWriter<W> {
         Ok(())
     }
 
+    /// The writer the line goes to.
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Ends the line: the last payload bytes, the type and, for `signed` (the whole
     /// payload and the key), the signature. Returns the writer.
     pub(crate) fn finish(mut self, signed: Option<(&[u8], &KeyPair)>) -> std::io::Result<W> {

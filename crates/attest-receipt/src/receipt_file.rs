@@ -70,6 +70,9 @@ impl ReceiptWriter {
         let head = record.run_statement_head();
         let mut line = EnvelopeWriter::start(out).map_err(err)?;
         line.payload(&head).map_err(err)?;
+        // The rest waits for the run's last facts: send what is written on to the disk.
+        line.get_mut().flush().map_err(err)?;
+        line.get_mut().get_mut().start_writeback();
         Ok(Self { path, temp, line, head })
     }
 
