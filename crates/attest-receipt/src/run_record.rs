@@ -6,6 +6,9 @@ use std::time::SystemTime;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use attest_hash::{EntryKind, Manifest};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -42,8 +45,9 @@ pub struct LogDigest {
 pub struct StepRecord {
     /// Everything but the file digests; `inputs` and `outputs` are filled from below.
     pub parameters: StepParameters,
-    /// Input files: path and BLAKE3.
-    pub inputs: Vec<(String, Hex32)>,
+    /// The input files behind the step's key, shared with the run's report (a large run
+    /// has hundreds of thousands): the receipt lists those that exist, with their BLAKE3.
+    pub inputs: Arc<Manifest>,
     /// Output files.
     pub outputs: Vec<OutputFile>,
     /// The command's log, when it ran or its result was restored.
@@ -164,6 +168,16 @@ struct BuilderView<'a> {
 }
 
 impl StepRecord {
+    /// The input files the receipt lists: those that exist (files and symlinks), with
+    /// their BLAKE3, in path order.
+    pub fn input_files(&self) -> impl Iterator<Item = (&str, Hex32)> {
+        self.inputs
+            .entries()
+            .iter()
+            .filter(|e| e.kind != EntryKind::Missing)
+            .filter_map(|e| Some((e.path.as_str(), Hex32(*e.digest.as_ref()?.as_bytes()))))
+    }
+
     fn view(&self) -> StepView<'_> {
         let p = &self.parameters;
         StepView {
@@ -179,7 +193,7 @@ impl StepRecord {
             cache_hit: p.cache_hit,
             cache_key: p.cache_key.as_deref(),
             miss_reason: p.miss_reason.as_deref(),
-            inputs: seq(move || self.inputs.iter().map(|(path, _)| path.as_str())),
+            inputs: seq(move || self.input_files().map(|(path, _)| path)),
             outputs: seq(move || self.outputs.iter().map(|o| o.path.as_str())),
             reproducibility: p.reproducibility.as_ref(),
             isolation: p.isolation.as_ref(),
@@ -206,11 +220,11 @@ impl StepRecord {
 }
 
 /// Every step's input files, each once, in the order the steps name them.
-fn unique_inputs(steps: &[StepRecord]) -> Vec<&(String, Hex32)> {
+fn unique_inputs(steps: &[StepRecord]) -> Vec<(&str, Hex32)> {
     let total = steps.iter().map(|step| step.inputs.len()).sum();
     let mut seen: HashSet<&str, attest_hash::PathHashBuilder> =
         HashSet::with_capacity_and_hasher(total, Default::default());
-    steps.iter().flat_map(|step| step.inputs.iter()).filter(|(path, _)| seen.insert(path.as_str())).collect()
+    steps.iter().flat_map(StepRecord::input_files).filter(|(path, _)| seen.insert(path)).collect()
 }
 
 /// `value` as compact JSON, appended to `out`.
@@ -220,8 +234,8 @@ fn json(out: &mut Vec<u8>, value: &impl Serialize) {
 
 /// A resolved dependency as serde writes it, without serde's per-byte machinery for the
 /// common name that needs no escaping (a receipt can list a hundred thousand).
-fn write_dependency(input: &&(String, Hex32), out: &mut Vec<u8>) {
-    let (path, blake3) = *input;
+fn write_dependency(input: &(&str, Hex32), out: &mut Vec<u8>) {
+    let (path, blake3) = input;
     if path.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         return json(out, &dependency(input));
     }
@@ -263,7 +277,7 @@ fn field(out: &mut Vec<u8>, prefix: &[u8], value: &impl Serialize) {
     json(out, value);
 }
 
-fn dependency((path, blake3): &(String, Hex32)) -> ResourceView<'_> {
+fn dependency<'a>((path, blake3): &(&'a str, Hex32)) -> ResourceView<'a> {
     ResourceView {
         name: Cow::Borrowed(path),
         digest: DigestSet::blake3(*blake3),
@@ -397,6 +411,18 @@ mod tests {
     use super::*;
     use crate::{GitInfo, Statement};
 
+    /// Input files as a step's manifest holds them.
+    fn files(list: impl IntoIterator<Item = (String, Hex32)>) -> Arc<Manifest> {
+        let entry = |(path, blake3): (String, Hex32)| attest_hash::ManifestEntry {
+            path: attest_hash::RelPath::new(&path).unwrap(),
+            kind: EntryKind::File,
+            executable: false,
+            digest: Some(attest_hash::Digest::blake3(blake3.0)),
+            size: 0,
+        };
+        Arc::new(Manifest::new(list.into_iter().map(entry).collect()))
+    }
+
     fn step(name: &str, status: &str, with_log: bool) -> StepRecord {
         StepRecord {
             parameters: StepParameters {
@@ -454,7 +480,7 @@ mod tests {
                     }),
                 }),
             },
-            inputs: vec![("src/ä.txt".to_owned(), Hex32([1; 32])), ("shared".to_owned(), Hex32([2; 32]))],
+            inputs: files([("src/ä.txt".to_owned(), Hex32([1; 32])), ("shared".to_owned(), Hex32([2; 32]))]),
             outputs: vec![OutputFile { path: format!("out/{name}"), sha256: Hex32([3; 32]), blake3: Hex32([4; 32]) }],
             log: with_log.then_some(LogDigest { sha256: Hex32([5; 32]), blake3: Hex32([6; 32]) }),
         }
@@ -505,9 +531,12 @@ mod tests {
         }
         let run: Statement = serde_json::from_slice(&payloads[0]).unwrap();
         assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
-        assert_eq!(run.steps()[0].inputs, ["src/ä.txt", "shared"]);
+        assert_eq!(run.steps()[0].inputs, ["shared", "src/ä.txt"], "in path order");
         assert_eq!(run.predicate.run_details.byproducts.len(), 3);
     }
+
+    /// A file name with quotes, a newline, a control character and non-ASCII text.
+    const ESCAPED: &str = "q\"uote\nline\u{1}é\u{7f}";
 
     /// Lists long enough to be rendered in several chunks come out whole, in order, and
     /// still exactly as the owned types write them.
@@ -515,10 +544,13 @@ mod tests {
     fn long_lists_rendered_in_parallel_keep_their_order() {
         let mut steps: Vec<StepRecord> = (0..3).map(|i| step(&format!("s{i}"), "succeeded", true)).collect();
         for (i, step) in steps.iter_mut().enumerate() {
-            step.inputs = (0..5000).map(|n| (format!("f{:05}", n + i * 2500), Hex32([(n % 251) as u8; 32]))).collect();
+            // A name serde must escape, among the plain ones (in place of f09000).
+            let name = |n: usize| match n + i * 2500 {
+                9000 => ESCAPED.to_owned(),
+                n => format!("f{n:05}"),
+            };
+            step.inputs = files((0..5000).map(|n| (name(n), Hex32([(n % 251) as u8; 32]))));
         }
-        // Names serde must escape, among the plain ones.
-        steps[2].inputs[4000].0 = "q\"uote\\back\nline\u{1}é\u{7f}".to_owned();
         let mut record = record(steps);
         record.sign_all_steps = false;
         let payloads: Vec<Vec<u8>> = record.statement_payloads(None).collect();
@@ -527,11 +559,12 @@ mod tests {
         assert_eq!(serde_json::to_vec(&statement).unwrap(), payloads[0]);
         let names: Vec<&str> =
             statement.predicate.build_definition.resolved_dependencies.iter().map(|d| d.name.as_str()).collect();
-        let mut expected: Vec<String> = (0..10_000).map(|n| format!("f{n:05}")).collect();
-        expected[9000] = "q\"uote\\back\nline\u{1}é\u{7f}".to_owned();
+        let mut expected: Vec<String> = (0..10_000).filter(|&n| n != 9000).map(|n| format!("f{n:05}")).collect();
+        expected.push(ESCAPED.to_owned());
         assert_eq!(names, expected, "each file once, where a step first names it");
         assert_eq!(statement.steps()[1].inputs.len(), 5000);
-        assert_eq!(statement.steps()[2].inputs[4999], "f09999");
+        assert_eq!(statement.steps()[2].inputs[4998], "f09999");
+        assert_eq!(statement.steps()[2].inputs[4999], ESCAPED);
     }
 
     /// The receipt written in two parts, its environment set in between (as a run does),
@@ -542,7 +575,7 @@ mod tests {
         let key = crate::KeyPair::generate().unwrap();
         for (inputs, key) in [(0, None), (3, Some(&key)), (40_000, None), (40_001, Some(&key))] {
             let mut steps: Vec<StepRecord> = ["a", "b", "c"].iter().map(|n| step(n, "succeeded", true)).collect();
-            steps[1].inputs = (0..inputs).map(|n| (format!("d/f{n}"), Hex32([(n % 7) as u8; 32]))).collect();
+            steps[1].inputs = files((0..inputs).map(|n| (format!("d/f{n}"), Hex32([(n % 7) as u8; 32]))));
             let mut finished = record(steps);
             finished.sign_all_steps = key.is_some();
             let mut started = finished.clone();

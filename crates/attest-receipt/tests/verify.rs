@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use attest_hash::sha256_file;
+use attest_hash::{Digest, EntryKind, Manifest, ManifestEntry, RelPath, sha256_file};
 use attest_receipt::{
     CheckStatus, DigestSet, Envelope, EnvironmentSnapshot, Hex32, KeyPair, KeyStore, OutputFile, PipelineRef, Report,
     RunRecord, StepParameters, StepRecord, VerifyOptions, verify, write_envelopes,
@@ -38,7 +39,18 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             reproducibility: None,
             isolation: None,
         },
-        inputs: inputs.iter().map(|p| ((*p).to_owned(), blake3_hex(&root.join(p)))).collect(),
+        inputs: Arc::new(Manifest::new(
+            inputs
+                .iter()
+                .map(|p| ManifestEntry {
+                    path: RelPath::new(p).unwrap(),
+                    kind: EntryKind::File,
+                    executable: false,
+                    digest: Some(Digest::blake3(blake3_hex(&root.join(p)).0)),
+                    size: 0,
+                })
+                .collect(),
+        )),
         outputs: outputs
             .iter()
             .map(|p| OutputFile {
@@ -233,7 +245,9 @@ fn removed_or_reordered_step_statements_break_the_step_chain() {
 #[test]
 fn a_downstream_input_that_is_not_the_upstream_output_breaks_the_chain() {
     let mut f = Fixture::new(false);
-    f.record.steps[1].inputs[0].1 = Hex32([0xff; 32]);
+    let mut inputs = f.record.steps[1].inputs.entries().to_vec();
+    inputs[0].digest = Some(Digest::blake3([0xff; 32]));
+    f.record.steps[1].inputs = Arc::new(Manifest::new(inputs));
     let report = f.verify(&f.text(), VerifyOptions::default());
     assert!(failed(&report).contains(&"step_chain"), "{report:#?}");
 }
@@ -278,9 +292,14 @@ fn url_safe_and_unpadded_base64_envelopes_verify() {
 #[test]
 fn paths_in_a_receipt_cannot_leave_the_workspace() {
     let mut f = Fixture::new(false);
-    f.record.steps[0].inputs[0].0 = "../outside".to_owned();
     f.record.pipeline.path = "/etc/passwd".to_owned();
-    let report = f.verify(&f.text(), VerifyOptions::default());
+    // attest never writes such an input name: forge it into the statement and sign that.
+    let envelope = Envelope::parse(f.text().lines().next().unwrap()).unwrap();
+    let payload = String::from_utf8(envelope.payload_bytes().unwrap()).unwrap();
+    assert!(payload.contains("\"src/a.c\""));
+    let forged = payload.replace("\"src/a.c\"", "\"../outside\"");
+    let text = Envelope::new(forged.as_bytes(), Some(&f.key)).to_line() + "\n";
+    let report = f.verify(&text, VerifyOptions::default());
     let inputs = report.checks.iter().find(|c| c.name == "inputs").unwrap();
     assert!(inputs.detail.contains("../outside: not a path inside the workspace"), "{inputs:?}");
     assert!(failed(&report).contains(&"pipeline_digest"));

@@ -191,7 +191,7 @@ pub struct StepReport {
     pub exit_code: Option<i32>,
     /// The input files behind the key.
     #[serde(skip)]
-    pub inputs: Option<Manifest>,
+    pub inputs: Option<Arc<Manifest>>,
     /// The variables that reached the command; secrets as `[REDACTED:NAME]`.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use attest_hash::EntryKind;
 use attest_pipeline::Pipeline;
 use attest_receipt::{
     DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord, StepParameters, StepRecord,
@@ -50,20 +49,14 @@ fn status_word(status: &StepStatus) -> &'static str {
 
 fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report: &StepReport) -> StepRecord {
     let step = &pipeline.steps[index];
-    let inputs = report
-        .inputs
-        .iter()
-        .flat_map(|m| m.entries())
-        .filter(|e| e.kind != EntryKind::Missing)
-        .filter_map(|e| Some((e.path.to_string(), Hex32::from(&e.digest?))))
-        .collect();
+    let inputs = report.inputs.clone().unwrap_or_default();
     let outputs = if report.succeeded() {
         report
             .outputs
             .iter()
             .flat_map(|m| m.entries())
             .filter_map(|e| {
-                let path = e.path.to_string();
+                let path = e.path.as_str().to_owned();
                 let sha256 = Hex32::from(report.output_sha256.get(&path)?);
                 Some(OutputFile { blake3: Hex32::from(&e.digest?), sha256, path })
             })

@@ -325,7 +325,7 @@ impl<'a> StepRunner<'a> {
                             report.status = StepStatus::Failed { failure };
                         }
                         report.outputs = Some(Arc::new(entry.outputs));
-                        report.inputs = Some(record.inputs);
+                        report.inputs = Some(Arc::new(record.inputs));
                         report.duration = started.elapsed();
                         return report;
                     }
@@ -352,7 +352,7 @@ impl<'a> StepRunner<'a> {
         }
         let execution = Execution { index, step, record: &record, secrets, redactor: &redactor, cacheable, started };
         let mut report = self.execute(execution, report);
-        report.inputs = Some(record.inputs);
+        report.inputs = Some(Arc::new(record.inputs));
         report
     }
 
