@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use attest_hash::{EntryKind, Manifest};
+use attest_hash::Manifest;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -168,14 +168,10 @@ struct BuilderView<'a> {
 }
 
 impl StepRecord {
-    /// The input files the receipt lists: those that exist (files and symlinks), with
-    /// their BLAKE3, in path order.
+    /// The input files the receipt lists: those that exist (files and symlinks; a missing
+    /// one has no digest), with their BLAKE3, in path order.
     pub fn input_files(&self) -> impl Iterator<Item = (&str, Hex32)> {
-        self.inputs
-            .entries()
-            .iter()
-            .filter(|e| e.kind != EntryKind::Missing)
-            .filter_map(|e| Some((e.path.as_str(), Hex32(*e.digest.as_ref()?.as_bytes()))))
+        self.inputs.entries().iter().filter_map(|e| Some((e.path.as_str(), Hex32(*e.digest.as_ref()?.as_bytes()))))
     }
 
     fn view(&self) -> StepView<'_> {
@@ -410,6 +406,7 @@ mod tests {
 
     use super::*;
     use crate::{GitInfo, Statement};
+    use attest_hash::EntryKind;
 
     /// Input files as a step's manifest holds them.
     fn files(list: impl IntoIterator<Item = (String, Hex32)>) -> Arc<Manifest> {

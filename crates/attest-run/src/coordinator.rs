@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
 use attest_exec::{Executor, Signal};
 use attest_hash::{Digest, Manifest, WorkspaceFilter};
-
-use crate::stat_source::StatSource;
 use attest_pipeline::{Pipeline, ReadyQueue};
 
+use crate::stat_source::StatSource;
 use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, error_chain};
 use crate::{
     KeyRecords, LastKeys, Reporter, RunError, RunEvent, RunOptions, RunSummary, StepReport, StepStatus, Workspace,

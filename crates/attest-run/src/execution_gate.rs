@@ -5,7 +5,6 @@
 //! during one must read back as interrupted: so no step executes before the caller
 //! opens the gate (once the run's start is committed). Cache hits never wait.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Where executing steps wait; cloned into the run's options.
@@ -23,9 +22,9 @@ pub struct GateOpener {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// Read without the lock once the gate is open (the common case after the first step).
-    open: AtomicBool,
-    lock: Mutex<bool>,
+    /// Whether the gate is open. Only steps about to execute look (cache hits never do),
+    /// so an uncontended lock per look is nothing next to starting a process.
+    open: Mutex<bool>,
     opened: Condvar,
 }
 
@@ -38,10 +37,7 @@ impl ExecutionGate {
 
     /// Returns once the gate is open.
     pub fn wait(&self) {
-        if self.shared.open.load(Ordering::Acquire) {
-            return;
-        }
-        let open = self.shared.lock.lock().expect("gate lock is never poisoned");
+        let open = self.shared.open.lock().expect("gate lock is never poisoned");
         drop(self.shared.opened.wait_while(open, |open| !*open).expect("gate lock is never poisoned"));
     }
 }
@@ -55,8 +51,7 @@ impl GateOpener {
 
 impl Drop for GateOpener {
     fn drop(&mut self) {
-        *self.shared.lock.lock().expect("gate lock is never poisoned") = true;
-        self.shared.open.store(true, Ordering::Release);
+        *self.shared.open.lock().expect("gate lock is never poisoned") = true;
         self.shared.opened.notify_all();
     }
 }

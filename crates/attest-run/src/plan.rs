@@ -1,6 +1,5 @@
 //! `--dry-run` and `attest explain`: what a run would do, without doing it.
 
-use crate::stat_source::StatSource;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
@@ -11,6 +10,7 @@ use attest_pipeline::Pipeline;
 use serde::Serialize;
 
 use crate::miss_reason::differences;
+use crate::stat_source::StatSource;
 use crate::step_runner::{StepRunner, StepRunnerParts, error_chain};
 use crate::{KeyRecord, KeyRecords, LastKeys, MissReason, Reporter, RunError, RunEvent, RunOptions, Workspace};
 

@@ -104,7 +104,7 @@ fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report
 pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunRecord {
     let pipeline = context.pipeline;
     let by_name: HashMap<&str, &StepReport> = summary.steps.iter().map(|r| (r.step.as_str(), r)).collect();
-    // On every core: a large run's records copy hundreds of thousands of paths.
+    // On every core: each record copies its step's command, environment and outputs.
     let steps = pipeline
         .steps
         .par_iter()

@@ -135,7 +135,8 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         }
     };
     history.record_steps(&summary);
-    let probe = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
+    let snapshot_failed = |_| UserError::new("taking the environment snapshot failed");
+    let probe = environment.map_err(snapshot_failed)?;
     let context = ReceiptContext {
         workspace: &loaded.workspace,
         pipeline: &loaded.pipeline,
@@ -167,7 +168,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         let started_receipt = ReceiptWriter::start(&loaded.workspace.receipts_dir(), &record);
         (record, started_receipt, environment.join())
     });
-    record.environment = environment.map_err(|_| UserError::new("taking the environment snapshot failed"))?;
+    record.environment = environment.map_err(snapshot_failed)?;
     let receipt = started_receipt.and_then(|receipt| receipt.finish(&record, signing.as_ref().map(|s| &s.key)));
     let receipt_file = receipt.as_ref().ok().cloned();
     let receipt_path = receipt_file.as_deref().map(|p| relative(&loaded, p));
