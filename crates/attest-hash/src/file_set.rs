@@ -9,7 +9,7 @@
 //! which often name ignored build outputs on purpose.
 
 use std::collections::HashSet;
-use std::fs::Metadata;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -17,8 +17,11 @@ use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::{WalkBuilder, WalkState};
 use rayon::prelude::*;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags};
+use rustix::io::Errno;
 
-use crate::{EntryKind, HashError, Manifest, ManifestEntry, RelPath, RelPathError, StatCache};
+use crate::{EntryKind, FileStat, HashError, Manifest, ManifestEntry, RelPath, RelPathError, StatCache};
 
 /// Directories attest never looks into.
 const ALWAYS_IGNORED: [&str; 2] = [".git", ".attest"];
@@ -78,6 +81,9 @@ pub struct WorkspaceFilter {
 #[derive(Debug)]
 struct FilterInner {
     root: PathBuf,
+    /// The root, open (`O_PATH`): walks open and stat paths relative to it, which is
+    /// cheaper than resolving each absolute path from `/`.
+    root_dir: OwnedFd,
     attestignore: Gitignore,
 }
 
@@ -92,12 +98,27 @@ impl WorkspaceFilter {
             return Err(FileSetError::IgnoreFile { path, source });
         }
         let attestignore = builder.build().map_err(|source| FileSetError::IgnoreFile { path: path.clone(), source })?;
-        Ok(Self { inner: Arc::new(FilterInner { root: root.to_owned(), attestignore }) })
+        let root_dir = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| FileSetError::Walk { path: root.to_owned(), source: e.into() })?;
+        Ok(Self { inner: Arc::new(FilterInner { root: root.to_owned(), root_dir, attestignore }) })
     }
 
     /// The workspace root.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    fn root_dir(&self) -> BorrowedFd<'_> {
+        self.inner.root_dir.as_fd()
+    }
+
+    /// The absolute path of workspace path `rel` (`None`: the root), for messages.
+    fn shown(&self, rel: Option<&RelPath>) -> PathBuf {
+        rel.map_or_else(|| self.root().to_owned(), |rel| rel.under(self.root()))
+    }
+
+    fn walk_error(&self, rel: Option<&RelPath>, errno: Errno) -> FileSetError {
+        FileSetError::Walk { path: self.shown(rel), source: errno.into() }
     }
 
     fn always_ignored(rel: &str) -> bool {
@@ -115,7 +136,7 @@ pub struct Found {
     /// Workspace-relative path.
     pub path: RelPath,
     /// `lstat` of the path, or `None` if it is missing.
-    pub meta: Option<Metadata>,
+    pub meta: Option<FileStat>,
 }
 
 /// A resolved, sorted, de-duplicated list of files.
@@ -192,12 +213,29 @@ fn exclude_set(patterns: &[&str]) -> Result<Option<GlobSet>, FileSetError> {
     builder.build().map(Some).map_err(|source| FileSetError::BadPattern { pattern: patterns.join(", "), source })
 }
 
-fn lstat(path: &Path) -> Result<Option<Metadata>, FileSetError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) => Ok(Some(meta)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(FileSetError::Walk { path: path.to_owned(), source }),
+/// `lstat` of `name` in `dir`; `None` when it does not exist.
+fn stat_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> Result<Option<FileStat>, Errno> {
+    match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS) {
+        Ok(stat) => Ok(Some(FileStat::from_statx(&stat))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(errno) => Err(errno),
     }
+}
+
+/// Opens the directory `path` below `dir` for reading, without following a final symlink:
+/// `NOTDIR` or `LOOP` when it is a file or a link.
+fn open_dir<P: rustix::path::Arg>(dir: BorrowedFd<'_>, path: P) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// The workspace path `rel` as a path relative to the root directory (`.` for the root).
+fn relative(rel: Option<&RelPath>) -> &str {
+    rel.map_or(".", RelPath::as_str)
 }
 
 impl FileSet {
@@ -227,33 +265,46 @@ impl FileSet {
         let mut files = Vec::new();
         for pattern in includes {
             let include = parse_include(pattern, true)?;
-            let base_abs = include.base.as_ref().map_or_else(|| filter.root().to_owned(), |b| b.under(filter.root()));
+            let base = include.base.as_ref();
+            if base.is_some_and(|b| WorkspaceFilter::always_ignored(b.as_str())) {
+                continue;
+            }
             if let Matcher::Literal = include.matcher {
                 let base = include.base.expect("a literal pattern has a non-empty path");
-                if WorkspaceFilter::always_ignored(base.as_str()) || is_excluded(&base) {
+                if is_excluded(&base) {
                     continue;
                 }
-                match lstat(&base_abs)? {
-                    Some(meta) if meta.is_dir() => walk_dir(filter, &base_abs, &mut |found| {
+                match open_dir(filter.root_dir(), base.as_str()) {
+                    Ok(dir) => walk_dir(filter, dir, Some(base), &mut |found| {
                         if !is_excluded(&found.path) {
                             files.push(found);
                         }
                     })?,
-                    meta => files.push(Found { path: base, meta }),
+                    // A file, a symlink (never followed) or nothing.
+                    Err(Errno::NOTDIR | Errno::LOOP | Errno::NOENT) => {
+                        let meta =
+                            stat_at(filter.root_dir(), base.as_str()).map_err(|e| filter.walk_error(Some(&base), e))?;
+                        files.push(Found { path: base, meta });
+                    }
+                    Err(errno) => return Err(filter.walk_error(Some(&base), errno)),
                 }
                 continue;
             }
-            if lstat(&base_abs)?.is_some_and(|m| m.is_dir()) {
-                walk_dir(filter, &base_abs, &mut |found| {
-                    let matched = match &include.matcher {
-                        Matcher::Glob(glob) => glob.is_match(found.path.as_str()),
-                        _ => true,
-                    };
-                    if matched && !is_excluded(&found.path) {
-                        files.push(found);
-                    }
-                })?;
-            }
+            let dir = match open_dir(filter.root_dir(), relative(base)) {
+                Ok(dir) => dir,
+                // The glob's fixed part is missing, a file or a symlink: nothing matches.
+                Err(Errno::NOTDIR | Errno::LOOP | Errno::NOENT) => continue,
+                Err(errno) => return Err(filter.walk_error(base, errno)),
+            };
+            walk_dir(filter, dir, include.base.clone(), &mut |found| {
+                let matched = match &include.matcher {
+                    Matcher::Glob(glob) => glob.is_match(found.path.as_str()),
+                    _ => true,
+                };
+                if matched && !is_excluded(&found.path) {
+                    files.push(found);
+                }
+            })?;
         }
         Ok(Self::from_found(files))
     }
@@ -296,7 +347,7 @@ impl FileSet {
                                 Ok(meta) => files
                                     .lock()
                                     .expect("walk lock is never poisoned")
-                                    .push(Found { path, meta: Some(meta) }),
+                                    .push(Found { path, meta: Some(FileStat::from(&meta)) }),
                                 Err(source) if source.kind() == std::io::ErrorKind::NotFound => {}
                                 Err(source) => {
                                     *error.lock().expect("walk lock is never poisoned") =
@@ -357,7 +408,6 @@ impl FileSet {
 }
 
 fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<ManifestEntry, HashError> {
-    use std::os::unix::fs::PermissionsExt;
     let Some(meta) = &found.meta else {
         return Ok(ManifestEntry {
             path: found.path.clone(),
@@ -367,7 +417,7 @@ fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<
             size: 0,
         });
     };
-    if meta.file_type().is_symlink() {
+    if meta.is_symlink() {
         let abs = found.path.under(root);
         let target = std::fs::read_link(&abs).map_err(|source| HashError { path: abs, source })?;
         return Ok(ManifestEntry {
@@ -381,50 +431,77 @@ fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<
     Ok(ManifestEntry {
         path: found.path.clone(),
         kind: EntryKind::File,
-        executable: meta.permissions().mode() & 0o111 != 0,
+        executable: meta.is_executable(),
         digest: Some(stat_cache.file_digest(root, &found.path, meta)?),
-        size: meta.len(),
+        size: meta.size,
     })
 }
 
-/// Walks `dir` recursively (no symlinks followed), passing every file and symlink not
-/// ignored by the root `.attestignore` or always ignored. Uses `read_dir` and
-/// `DirEntry::metadata`, which stats relative to the open directory: on large trees this
-/// is several times cheaper than resolving each absolute path.
-fn walk_dir(filter: &WorkspaceFilter, dir: &Path, sink: &mut dyn FnMut(Found)) -> Result<(), FileSetError> {
-    let walk_error = |path: &Path, source| FileSetError::Walk { path: path.to_owned(), source };
-    // Each directory with its workspace path (`None`: the root); entries' workspace paths
-    // are joined from it rather than stripped from absolute paths.
-    let start = match dir.strip_prefix(filter.root()) {
-        Ok(rel) if rel.as_os_str().is_empty() => None,
-        _ => match RelPath::from_walk(filter.root(), dir) {
-            Some(rel) => Some(rel),
-            None => return Ok(()),
-        },
-    };
-    let mut pending = vec![(dir.to_owned(), start)];
-    while let Some((current, current_rel)) = pending.pop() {
-        let entries = match std::fs::read_dir(&current) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(walk_error(&current, err)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| walk_error(&current, e))?;
-            let file_type = entry.file_type().map_err(|e| walk_error(&entry.path(), e))?;
+/// Walks the open directory `dir` (workspace path `start`; `None`: the root) recursively,
+/// no symlinks followed, passing every file and symlink not ignored by the root
+/// `.attestignore` or always ignored. Directories are read with `getdents` and their
+/// entries stat'ed relative to the open directory, which on large trees is several times
+/// cheaper than resolving each absolute path. A subdirectory is opened only when its turn
+/// comes (relative to its parent, which stays open until then): the open descriptors are
+/// bounded by the tree's depth, not its width.
+fn walk_dir(
+    filter: &WorkspaceFilter,
+    dir: OwnedFd,
+    start: Option<RelPath>,
+    sink: &mut dyn FnMut(Found),
+) -> Result<(), FileSetError> {
+    let mut buffer = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
+    let mut pending: Vec<(Arc<OwnedFd>, RelPath)> = Vec::new();
+    let mut next = Some((dir, start));
+    while let Some((dir, rel)) = next.take() {
+        let dir = Arc::new(dir);
+        let mut entries = RawDir::new(dir.as_fd(), &mut buffer);
+        while let Some(entry) = entries.next() {
+            let entry = entry.map_err(|e| filter.walk_error(rel.as_ref(), e))?;
             let name = entry.file_name();
-            let Some(rel) = name.to_str().and_then(|name| RelPath::child(current_rel.as_ref(), name)) else { continue };
-            if filter.ignored(rel.as_str(), file_type.is_dir()) {
+            let Some(child) = std::str::from_utf8(name.to_bytes()).ok().and_then(|n| RelPath::child(rel.as_ref(), n))
+            else {
+                // `.`, `..` and names that are not text.
+                continue;
+            };
+            let mut stat = None;
+            let is_dir = match entry.file_type() {
+                FileType::Directory => true,
+                FileType::Unknown => {
+                    // File systems that do not fill in the entry's type.
+                    stat = stat_at(dir.as_fd(), name).map_err(|e| filter.walk_error(Some(&child), e))?;
+                    match stat {
+                        Some(stat) => stat.is_dir(),
+                        None => continue,
+                    }
+                }
+                _ => false,
+            };
+            if filter.ignored(child.as_str(), is_dir) {
                 continue;
             }
-            if file_type.is_dir() {
-                pending.push((entry.path(), Some(rel)));
+            if is_dir {
+                pending.push((Arc::clone(&dir), child));
                 continue;
             }
-            match entry.metadata() {
-                Ok(meta) => sink(Found { path: rel, meta: Some(meta) }),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(walk_error(&entry.path(), err)),
+            if stat.is_none() {
+                stat = stat_at(dir.as_fd(), name).map_err(|e| filter.walk_error(Some(&child), e))?;
+            }
+            if let Some(stat) = stat {
+                sink(Found { path: child, meta: Some(stat) });
+            }
+        }
+        drop(entries);
+        while let Some((parent, rel)) = pending.pop() {
+            let name = rel.as_str().rsplit('/').next().unwrap_or(rel.as_str());
+            match open_dir(parent.as_fd(), name) {
+                Ok(dir) => {
+                    next = Some((dir, Some(rel)));
+                    break;
+                }
+                // Removed, or replaced by a file or a link, since it was listed.
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {}
+                Err(errno) => return Err(filter.walk_error(Some(&rel), errno)),
             }
         }
     }
@@ -491,6 +568,38 @@ mod tests {
         let manifest = set.manifest(dir.path(), &StatCache::new()).unwrap();
         assert_eq!(manifest.entries()[0].kind, EntryKind::Symlink);
         assert_eq!(manifest.entries()[0].digest, Some(crate::hash_bytes(b"real")));
+    }
+
+    #[test]
+    fn walks_list_deep_and_wide_trees_with_their_stats() {
+        let mut files: Vec<String> = (0..300).map(|i| format!("wide/d{i:03}/f.txt")).collect();
+        files.push("deep/a/b/c/d/e/f/g/h/leaf.txt".to_owned());
+        files.push("deep/a/top.txt".to_owned());
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let dir = tree(&refs);
+        std::os::unix::fs::symlink("../wide", dir.path().join("deep/a/link")).unwrap();
+        let filter = WorkspaceFilter::new(dir.path()).unwrap();
+        let set = FileSet::resolve(&filter, &["wide".to_string(), "deep/**".to_string()]).unwrap();
+        let mut expected = refs.clone();
+        expected.push("deep/a/link");
+        expected.sort_unstable();
+        assert_eq!(names(&set), expected);
+        for found in set.files() {
+            let from_std = FileStat::from(&std::fs::symlink_metadata(found.path.under(dir.path())).unwrap());
+            assert_eq!(found.meta, Some(from_std), "{}", found.path);
+        }
+    }
+
+    #[test]
+    fn a_glob_below_a_file_or_a_missing_directory_matches_nothing() {
+        let dir = tree(&["file.txt", "src/a.c"]);
+        std::os::unix::fs::symlink("src", dir.path().join("link")).unwrap();
+        assert!(resolve(dir.path(), &["file.txt/**"]).is_empty());
+        assert!(resolve(dir.path(), &["missing/*.c"]).is_empty());
+        // A link to a directory is not entered, as a base or below one.
+        assert!(resolve(dir.path(), &["link/*.c"]).is_empty());
+        assert_eq!(resolve(dir.path(), &["**/*.c"]), ["src/a.c"]);
+        assert_eq!(resolve(dir.path(), &["file.txt", "missing.txt"]), ["file.txt", "missing.txt (missing)"]);
     }
 
     #[test]

@@ -8,15 +8,13 @@
 //! corrupt file is detected and the cache is rebuilt rather than trusted.
 
 use std::collections::HashMap;
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::stat_table::{Entry, StatTable, encode};
-use crate::{Digest, HashError, RelPath, hash_file};
+use crate::{Digest, FileStat, HashError, RelPath, hash_file};
 
 /// Timestamps within this distance of the hashing time are "racy".
 const RACY_MARGIN_NS: i64 = 50_000_000;
@@ -70,21 +68,6 @@ impl PendingStatCache {
     }
 }
 
-/// A file's stat as this process saw it (see [`StatCache::seen_stat`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeenStat {
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    /// Status change time, nanoseconds since the epoch.
-    pub ctime_ns: i64,
-    /// Inode number.
-    pub inode: u64,
-    /// `st_mode`: file type and permissions.
-    pub mode: u32,
-}
-
 /// Maps workspace paths to digests for files whose stat is unchanged. Safe to share
 /// between threads: the loaded part is read-only (but for its "seen" flags), new entries
 /// go behind a mutex.
@@ -101,13 +84,13 @@ fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
-fn stat_entry(meta: &Metadata) -> Entry {
+fn stat_entry(stat: &FileStat) -> Entry {
     Entry {
-        size: meta.size(),
-        mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-        ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
-        inode: meta.ino(),
-        mode: meta.mode(),
+        size: stat.size,
+        mtime_ns: stat.mtime_ns,
+        ctime_ns: stat.ctime_ns,
+        inode: stat.inode,
+        mode: stat.mode,
         hashed_at_ns: 0,
         digest: [0; 32],
     }
@@ -157,10 +140,10 @@ impl StatCache {
         self.len() == 0
     }
 
-    /// The digest of the regular file `root/path` whose metadata is `meta`: from the cache
-    /// when its stat is unchanged (and not racy), else by reading and hashing it.
-    pub fn file_digest(&self, root: &Path, path: &RelPath, meta: &Metadata) -> Result<Digest, HashError> {
-        let stat = stat_entry(meta);
+    /// The digest of the regular file `root/path` whose stat is `stat`: from the cache
+    /// when that stat is unchanged (and not racy), else by reading and hashing the file.
+    pub fn file_digest(&self, root: &Path, path: &RelPath, stat: &FileStat) -> Result<Digest, HashError> {
+        let stat = stat_entry(stat);
         if let Some(hit) = self.lookup(path.as_str(), &stat) {
             return Ok(Digest::blake3(hit));
         }
@@ -172,10 +155,10 @@ impl StatCache {
 
     /// Records a digest that attest computed itself while writing `path` (a restored or
     /// stored output), so the next run need not read it again.
-    pub fn record(&self, path: &RelPath, meta: &Metadata, digest: &Digest, hashed_at: SystemTime) {
+    pub fn record(&self, path: &RelPath, stat: &FileStat, digest: &Digest, hashed_at: SystemTime) {
         let hashed_at_ns =
             hashed_at.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0);
-        let stat = stat_entry(meta);
+        let stat = stat_entry(stat);
         self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
     }
 
@@ -194,8 +177,8 @@ impl StatCache {
     /// The stat of the file at workspace path `path` as this process last saw it while
     /// hashing or writing it (`None` when it did not look at that file). A run's own
     /// observations, so that others (the git check) need not stat the same files again.
-    pub fn seen_stat(&self, path: &str) -> Option<SeenStat> {
-        let seen = |e: &Entry| SeenStat {
+    pub fn seen_stat(&self, path: &str) -> Option<FileStat> {
+        let seen = |e: &Entry| FileStat {
             size: e.size,
             mtime_ns: e.mtime_ns,
             ctime_ns: e.ctime_ns,
@@ -257,7 +240,7 @@ mod tests {
     fn unchanged_files_are_not_reread_and_survive_a_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let rel = old_file(dir.path(), "a.txt", "hello");
-        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let meta = FileStat::from(&std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap());
         let cache = StatCache::new();
         let digest = cache.file_digest(dir.path(), &rel, &meta).unwrap();
         assert_eq!(digest, Digest::of_bytes(b"hello"));
@@ -277,7 +260,7 @@ mod tests {
     fn only_files_this_process_looked_at_have_a_seen_stat() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (old_file(dir.path(), "a.txt", "a"), old_file(dir.path(), "b.txt", "b"));
-        let meta = |name: &str| std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+        let meta = |name: &str| FileStat::from(&std::fs::symlink_metadata(dir.path().join(name)).unwrap());
         let first = StatCache::new();
         first.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
         assert_eq!(first.seen_stat("a.txt").map(|s| s.size), Some(1), "hashed now");
@@ -289,8 +272,8 @@ mod tests {
         assert_eq!(loaded.seen_stat("a.txt"), None, "on disk, but not looked at by this process");
         loaded.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
         let seen = loaded.seen_stat("a.txt").unwrap();
-        assert_eq!(seen.inode, std::os::unix::fs::MetadataExt::ino(&meta("a.txt")));
-        assert_eq!(seen.mode, std::os::unix::fs::MetadataExt::mode(&meta("a.txt")));
+        assert_eq!(seen.inode, meta("a.txt").inode);
+        assert_eq!(seen.mode, meta("a.txt").mode);
         assert_eq!(loaded.seen_stat("b.txt"), None);
         assert_eq!(loaded.seen_stat("c.txt"), None);
     }
@@ -300,10 +283,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rel = old_file(dir.path(), "a.txt", "hello");
         let cache = StatCache::new();
-        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let meta = FileStat::from(&std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap());
         cache.file_digest(dir.path(), &rel, &meta).unwrap();
         let rel = old_file(dir.path(), "a.txt", "HELLO");
-        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let meta = FileStat::from(&std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap());
         assert_eq!(cache.file_digest(dir.path(), &rel, &meta).unwrap(), Digest::of_bytes(b"HELLO"));
     }
 
@@ -313,14 +296,15 @@ mod tests {
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "one").unwrap();
         let rel = RelPath::new("a.txt").unwrap();
-        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let std_meta = std::fs::symlink_metadata(&path).unwrap();
+        let meta = FileStat::from(&std_meta);
         let cache = StatCache::new();
         cache.file_digest(dir.path(), &rel, &meta).unwrap();
         // Same size, same (coarse) timestamps: only the racy rule saves us.
         std::fs::write(&path, "two").unwrap();
-        let modified = meta.modified().unwrap();
+        let modified = std_meta.modified().unwrap();
         std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
-        let meta2 = std::fs::symlink_metadata(&path).unwrap();
+        let meta2 = FileStat::from(&std::fs::symlink_metadata(&path).unwrap());
         assert_eq!(cache.file_digest(dir.path(), &rel, &meta2).unwrap(), Digest::of_bytes(b"two"));
     }
 
@@ -328,7 +312,7 @@ mod tests {
     fn corrupt_and_truncated_files_are_rebuilt_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let rel = old_file(dir.path(), "a.txt", "hello");
-        let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
+        let meta = FileStat::from(&std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap());
         let cache = StatCache::new();
         cache.file_digest(dir.path(), &rel, &meta).unwrap();
         let store = dir.path().join("stat-cache");

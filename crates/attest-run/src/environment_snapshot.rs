@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use attest_hash::SeenStat;
+use attest_hash::FileStat;
 use attest_pipeline::Pipeline;
 use attest_receipt::{EnvironmentSnapshot, GitInfo};
 
@@ -62,7 +62,7 @@ fn git_info(
     root: &Path,
     path_env: Option<&str>,
     rev_parse: Option<&str>,
-    seen: &(dyn Fn(&str) -> Option<SeenStat> + Sync),
+    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
 ) -> Option<GitInfo> {
     if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, seen)) {
         return Some(info);
@@ -73,7 +73,7 @@ fn git_info(
 
 /// The clean [`GitInfo`] when `rev_parse` (the output of the `rev-parse` above) and the
 /// index show that nothing changed; `None` when only `git status` can tell.
-fn clean_from_index(root: &Path, rev_parse: &str, seen: &(dyn Fn(&str) -> Option<SeenStat> + Sync)) -> Option<GitInfo> {
+fn clean_from_index(root: &Path, rev_parse: &str, seen: &(dyn Fn(&str) -> Option<FileStat> + Sync)) -> Option<GitInfo> {
     let mut lines = rev_parse.lines().map(str::trim);
     let (top, index, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
     // The index names files relative to the repository's top; the run, to the workspace.

@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use attest_hash::SeenStat;
+use attest_hash::FileStat;
 
 /// Entry flag bits (the 16-bit flags field).
 const ASSUME_VALID: u16 = 0x8000;
@@ -155,9 +155,9 @@ type Owner = (u32, u32, u32);
 
 /// What a fresh `lstat` says, in the form of the stats the run keeps.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::unnecessary_cast)] // field types differ by architecture
-fn from_lstat(stat: &rustix::fs::Stat) -> (SeenStat, Owner) {
+fn from_lstat(stat: &rustix::fs::Stat) -> (FileStat, Owner) {
     let ns = |secs: i64, nsecs: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsecs);
-    let seen = SeenStat {
+    let seen = FileStat {
         size: stat.st_size as u64,
         mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
         ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
@@ -173,7 +173,7 @@ fn from_lstat(stat: &rustix::fs::Stat) -> (SeenStat, Owner) {
 /// none of them can change without the ctime changing (`chown`, `chgrp`, a copy to another
 /// device), which is compared to the nanosecond.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn unchanged(entry: &Entry<'_>, stat: &SeenStat, owner: Option<Owner>, index_mtime: (i64, i64)) -> bool {
+fn unchanged(entry: &Entry<'_>, stat: &FileStat, owner: Option<Owner>, index_mtime: (i64, i64)) -> bool {
     let split = |ns: i64| (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
     let (mtime, ctime) = (split(stat.mtime_ns), split(stat.ctime_ns));
     index_mode(stat.mode) == Some(entry.mode)
@@ -197,7 +197,7 @@ pub(crate) fn clean_against_index(
     top: &Path,
     index_path: &Path,
     head_tree: &str,
-    seen: &(dyn Fn(&str) -> Option<SeenStat> + Sync),
+    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
 ) -> Option<Clean> {
     use rayon::prelude::*;
     use std::os::unix::fs::MetadataExt;
@@ -291,7 +291,7 @@ mod tests {
         let cache = attest_hash::StatCache::new();
         for file in files {
             let meta = std::fs::symlink_metadata(dir.join(file)).unwrap();
-            cache.file_digest(dir, &attest_hash::RelPath::new(file).unwrap(), &meta).unwrap();
+            cache.file_digest(dir, &attest_hash::RelPath::new(file).unwrap(), &(&meta).into()).unwrap();
         }
         let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
         clean_against_index(dir, &dir.join(".git/index"), &tree, &|path| cache.seen_stat(path))
@@ -304,7 +304,7 @@ mod tests {
         // Proof they are used: a file seen unchanged is not looked at again.
         let cache = attest_hash::StatCache::new();
         let meta = std::fs::symlink_metadata(dir.path().join("a.txt")).unwrap();
-        cache.file_digest(dir.path(), &attest_hash::RelPath::new("a.txt").unwrap(), &meta).unwrap();
+        cache.file_digest(dir.path(), &attest_hash::RelPath::new("a.txt").unwrap(), &(&meta).into()).unwrap();
         std::fs::remove_file(dir.path().join("a.txt")).unwrap();
         let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
         let index = dir.path().join(".git/index");

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attest_hash::{SeenStat, StatCache};
+use attest_hash::{FileStat, StatCache};
 
 use serde::Serialize;
 
@@ -74,7 +74,7 @@ impl RunSummary {
 
     /// The stat the run took of the file at workspace path `path` while hashing or
     /// writing it, if it looked at that file.
-    pub fn seen_stat(&self, path: &str) -> Option<SeenStat> {
+    pub fn seen_stat(&self, path: &str) -> Option<FileStat> {
         self.seen.seen_stat(path)
     }
 

@@ -667,7 +667,11 @@ impl<'a> StepRunner<'a> {
             (Some(meta), EntryKind::File) if meta.is_file() => {
                 let executable = meta.permissions().mode() & 0o111 != 0;
                 executable == output.executable
-                    && self.stat_cache.get().file_digest(self.root, &output.path, &meta).is_ok_and(|d| d == digest)
+                    && self
+                        .stat_cache
+                        .get()
+                        .file_digest(self.root, &output.path, &(&meta).into())
+                        .is_ok_and(|d| d == digest)
             }
             (Some(meta), EntryKind::Symlink) if meta.file_type().is_symlink() => {
                 std::fs::read_link(&dest).is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest)
@@ -695,7 +699,7 @@ impl<'a> StepRunner<'a> {
             if output.kind == EntryKind::File
                 && let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root))
             {
-                self.stat_cache.get().record(&output.path, &meta, &digest, written_at);
+                self.stat_cache.get().record(&output.path, &(&meta).into(), &digest, written_at);
             }
             restored += 1;
         }
