@@ -491,7 +491,6 @@ fn walk_dir(
                 sink(Found { path: child, meta: Some(stat) });
             }
         }
-        drop(entries);
         while let Some((parent, rel)) = pending.pop() {
             let name = rel.as_str().rsplit('/').next().unwrap_or(rel.as_str());
             match open_dir(parent.as_fd(), name) {
