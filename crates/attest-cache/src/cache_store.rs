@@ -16,6 +16,15 @@ pub(crate) const OLD_LAYOUTS: [&str; 1] = ["v1"];
 const ZSTD_LEVEL: i32 = 3;
 const CHUNK: usize = 256 * 1024;
 
+/// An action entry as [`CacheStore::find_action`] found it.
+#[derive(Debug)]
+pub struct FoundAction {
+    /// The entry.
+    pub entry: ActionEntry,
+    /// When it was last used: its file's modification time.
+    pub last_used: std::time::SystemTime,
+}
+
 /// The content-addressed store and action cache of one workspace.
 #[derive(Debug)]
 pub struct CacheStore {
@@ -276,9 +285,22 @@ impl CacheStore {
     /// The entry for `key`, if present. A corrupt entry is an error the caller reports
     /// and treats as a miss.
     pub fn get_action(&self, key: &Digest) -> Result<Option<ActionEntry>, CacheError> {
+        Ok(self.find_action(key)?.map(|found| found.entry))
+    }
+
+    /// The entry for `key` and when it was last used, if present: what a run that uses
+    /// the entry passes to [`CacheStore::touch_action`]. Errors as [`CacheStore::get_action`].
+    pub fn find_action(&self, key: &Digest) -> Result<Option<FoundAction>, CacheError> {
         let path = self.action_path(key);
-        let bytes = match fs_err::read(&path) {
-            Ok(bytes) => bytes,
+        let read = || -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
+            let mut file = std::fs::File::open(&path)?;
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, meta.modified()?))
+        };
+        let (bytes, last_used) = match read() {
+            Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(CacheError::io("read action entry", &path)(err)),
         };
@@ -287,7 +309,7 @@ impl CacheStore {
         if entry.version != ENTRY_VERSION || entry.key != *key {
             return Ok(None);
         }
-        Ok(Some(entry))
+        Ok(Some(FoundAction { entry, last_used }))
     }
 
     /// Writes the entry for `entry.key` (atomically).
@@ -298,16 +320,15 @@ impl CacheStore {
         Self::persist(temp, &self.action_path(&entry.key))
     }
 
-    /// Marks an entry as used now (its modification time drives LRU eviction). Entries
-    /// used within the last hour are left alone: LRU does not need finer time, and a null
-    /// run then writes nothing.
-    pub fn touch_action(&self, key: &Digest) {
-        let path = self.action_path(key);
+    /// Marks an entry found by [`CacheStore::find_action`] as used now (its modification
+    /// time drives LRU eviction). Entries used within the last hour are left alone: LRU
+    /// does not need finer time, and a null run then writes nothing.
+    pub fn touch_action(&self, found: &FoundAction) {
         let now = std::time::SystemTime::now();
-        let recent = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age < std::time::Duration::from_secs(3600)));
-        if !recent && let Ok(file) = std::fs::File::options().write(true).open(&path) {
+        if now.duration_since(found.last_used).is_ok_and(|age| age < std::time::Duration::from_secs(3600)) {
+            return;
+        }
+        if let Ok(file) = std::fs::File::options().write(true).open(self.action_path(&found.entry.key)) {
             let _ = file.set_modified(now);
         }
     }
@@ -406,5 +427,29 @@ mod tests {
         assert_eq!(store.get_action(&key).unwrap(), Some(entry));
         std::fs::write(store.action_path(&key), b"{\"trunc").unwrap();
         assert!(matches!(store.get_action(&key), Err(CacheError::CorruptEntry { .. })));
+    }
+
+    #[test]
+    fn using_an_entry_refreshes_its_age_at_most_hourly() {
+        let (_dir, store) = store();
+        let entry = ActionEntry::new(Digest::of_bytes(b"key"), "build", Manifest::new(Vec::new()), 1, None, 1);
+        store.put_action(&entry).unwrap();
+        let path = store.action_path(&entry.key);
+        let set_age = |secs: u64| {
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(then).unwrap();
+            then
+        };
+        let recent = set_age(600);
+        let found = store.find_action(&entry.key).unwrap().unwrap();
+        assert_eq!(found.last_used, recent);
+        store.touch_action(&found);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), recent, "used within the hour: left alone");
+        let old = set_age(2 * 86_400);
+        let found = store.find_action(&entry.key).unwrap().unwrap();
+        assert_eq!(found.last_used, old);
+        store.touch_action(&found);
+        let age = std::fs::metadata(&path).unwrap().modified().unwrap().elapsed().unwrap_or_default();
+        assert!(age < std::time::Duration::from_secs(60), "touched: {age:?}");
     }
 }

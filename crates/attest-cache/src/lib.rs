@@ -25,5 +25,5 @@ mod maintenance;
 pub use action_entry::ActionEntry;
 pub use cache_error::CacheError;
 pub use cache_lock::{CacheLock, LockMode};
-pub use cache_store::{CacheStore, LAYOUT_VERSION};
+pub use cache_store::{CacheStore, FoundAction, LAYOUT_VERSION};
 pub use maintenance::{CacheStats, GcPolicy, GcReport, VerifyReport};

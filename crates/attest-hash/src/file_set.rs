@@ -108,6 +108,11 @@ impl WorkspaceFilter {
         &self.inner.root
     }
 
+    /// `lstat` of workspace path `rel`, relative to the open root; `None` when missing.
+    pub fn stat(&self, rel: &RelPath) -> std::io::Result<Option<FileStat>> {
+        stat_at(self.root_dir(), rel.as_str()).map_err(Into::into)
+    }
+
     fn root_dir(&self) -> BorrowedFd<'_> {
         self.inner.root_dir.as_fd()
     }

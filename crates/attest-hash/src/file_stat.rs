@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 const S_IFMT: u32 = 0o170_000;
 const S_IFLNK: u32 = 0o120_000;
 const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
 
 /// A file's stat as attest compares it: the fields of git's "racy" check but for the
 /// device and owner (which cannot change without the ctime changing).
@@ -35,6 +36,11 @@ impl FileStat {
     /// Whether the file is a symbolic link.
     pub fn is_symlink(&self) -> bool {
         self.mode & S_IFMT == S_IFLNK
+    }
+
+    /// Whether the file is a regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & S_IFMT == S_IFREG
     }
 
     /// Whether the file is a directory.
@@ -93,7 +99,7 @@ mod tests {
             assert_eq!(from_std, from_statx, "{}", path.display());
         }
         let stat = FileStat::from(&std::fs::symlink_metadata(&file).unwrap());
-        assert!(stat.is_executable() && !stat.is_symlink() && !stat.is_dir());
+        assert!(stat.is_file() && stat.is_executable() && !stat.is_symlink() && !stat.is_dir());
         assert_eq!(stat.size, 10);
         assert!(FileStat::from(&std::fs::symlink_metadata(&link).unwrap()).is_symlink());
         assert!(FileStat::from(&std::fs::symlink_metadata(dir.path()).unwrap()).is_dir());

@@ -300,10 +300,11 @@ impl<'a> StepRunner<'a> {
         let cacheable = self.use_cache && step.cache;
         let mut reason = MissReason::CacheDisabled;
         if let (true, Some(store)) = (cacheable, self.store) {
-            match store.get_action(&record.key) {
-                Ok(Some(entry)) => match self.restore(store, &entry) {
+            match store.find_action(&record.key) {
+                Ok(Some(found)) => match self.restore(store, &found.entry) {
                     Ok(restored) => {
-                        store.touch_action(&record.key);
+                        store.touch_action(&found);
+                        let entry = found.entry;
                         self.remember(step, &record);
                         report.cache = Some(CacheStatus::Hit);
                         report.restored = restored;
@@ -660,22 +661,14 @@ impl<'a> StepRunner<'a> {
 
     /// Whether the workspace already holds `output` exactly as cached.
     pub(crate) fn is_up_to_date(&self, output: &attest_hash::ManifestEntry) -> bool {
-        use std::os::unix::fs::PermissionsExt;
         let Some(digest) = output.digest else { return true };
-        let dest = output.path.under(self.root);
-        match (std::fs::symlink_metadata(&dest).ok(), output.kind) {
-            (Some(meta), EntryKind::File) if meta.is_file() => {
-                let executable = meta.permissions().mode() & 0o111 != 0;
-                executable == output.executable
-                    && self
-                        .stat_cache
-                        .get()
-                        .file_digest(self.root, &output.path, &(&meta).into())
-                        .is_ok_and(|d| d == digest)
+        match (self.filter.stat(&output.path).ok().flatten(), output.kind) {
+            (Some(stat), EntryKind::File) if stat.is_file() => {
+                stat.is_executable() == output.executable
+                    && self.stat_cache.get().file_digest(self.root, &output.path, &stat).is_ok_and(|d| d == digest)
             }
-            (Some(meta), EntryKind::Symlink) if meta.file_type().is_symlink() => {
-                std::fs::read_link(&dest).is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest)
-            }
+            (Some(stat), EntryKind::Symlink) if stat.is_symlink() => std::fs::read_link(output.path.under(self.root))
+                .is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest),
             _ => false,
         }
     }
@@ -697,9 +690,9 @@ impl<'a> StepRunner<'a> {
             }
             .map_err(|e| error_chain(&e))?;
             if output.kind == EntryKind::File
-                && let Ok(meta) = std::fs::symlink_metadata(output.path.under(self.root))
+                && let Ok(Some(stat)) = self.filter.stat(&output.path)
             {
-                self.stat_cache.get().record(&output.path, &(&meta).into(), &digest, written_at);
+                self.stat_cache.get().record(&output.path, &stat, &digest, written_at);
             }
             restored += 1;
         }
