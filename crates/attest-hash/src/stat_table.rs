@@ -134,9 +134,25 @@ impl StatTable {
 
     /// Position and entry of `path`, if the table has it.
     pub(crate) fn get(&self, path: &str) -> Option<(usize, Entry)> {
-        let i = *self.index.get(&hash_path(path.as_bytes()))? as usize;
-        let (stored, end) = self.path(i);
-        (stored == path.as_bytes()).then(|| (i, Entry::decode(&self.bytes[end..end + ENTRY_LEN])))
+        // Files are looked up in path order, step by step, and the table is in path order:
+        // the entry after this thread's last one is tried first, which reads memory in
+        // order instead of hashing the path and jumping through the index.
+        thread_local! {
+            static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        let next = NEXT.get();
+        let i = if next < self.paths.len() && self.path(next).0 == path.as_bytes() {
+            next
+        } else {
+            let i = *self.index.get(&hash_path(path.as_bytes()))? as usize;
+            if self.path(i).0 != path.as_bytes() {
+                return None;
+            }
+            i
+        };
+        NEXT.set(i + 1);
+        let end = self.path(i).1;
+        Some((i, Entry::decode(&self.bytes[end..end + ENTRY_LEN])))
     }
 
     /// Number of entries.
@@ -234,5 +250,20 @@ mod tests {
         table.index.insert(hash_of_b, 0);
         assert_eq!(table.get("b"), None, "b's slot points at a's entry: a miss, not a's digest");
         assert_eq!(table.get("a"), Some((0, entry(1))));
+    }
+
+    #[test]
+    fn lookups_in_order_out_of_order_and_across_tables_agree() {
+        let entries: Vec<(String, Entry)> = (0..50u8).map(|n| (format!("d/f{n:02}"), entry(n))).collect();
+        let refs: Vec<(&str, &Entry)> = entries.iter().map(|(p, e)| (p.as_str(), e)).collect();
+        let table = StatTable::decode(encode(&refs)).unwrap();
+        let other = StatTable::decode(encode(&refs[10..20])).unwrap();
+        let expect = |n: usize| Some((n, entry(u8::try_from(n).unwrap())));
+        for n in (0..50).chain((0..50).rev()).chain([7, 3, 49, 0, 1, 2]) {
+            assert_eq!(table.get(&format!("d/f{n:02}")), expect(n));
+            // Another table in between: its positions mean nothing to this one.
+            assert_eq!(other.get("d/f15"), Some((5, entry(15))));
+            assert_eq!(table.get(&format!("d/f{n:02}x")), None);
+        }
     }
 }
