@@ -25,24 +25,74 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Writes standard, padded base64 of `bytes`. A large payload is encoded in pieces on
-/// every core into one buffer: base64 of a whole is the base64 of its parts when every part
-/// but the last is a multiple of three bytes long.
-fn write_base64(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+/// Input bytes per encoding task: a multiple of three.
+const PIECE: usize = 3 << 18;
+
+/// Standard base64 of `pieces` laid end to end, but for the last `len % 3` bytes, which
+/// are returned apart (the payload's next bytes continue them). The pieces are never
+/// joined: base64 of a whole is the base64 of its groups of three bytes, so each task
+/// encodes the groups that start in its part of a piece (a group that straddles a border
+/// takes its last bytes from the next pieces), on every core, into one buffer.
+fn encode_pieces(pieces: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
     use rayon::prelude::*;
-    /// Input bytes per piece: a multiple of three.
-    const PIECE: usize = 3 << 18;
-    if bytes.len() < 2 * PIECE {
-        let mut encoder = base64::write::EncoderWriter::new(&mut *out, &STANDARD);
-        std::io::Write::write_all(&mut encoder, bytes)?;
-        return encoder.finish().map(|_| ());
-    }
-    let mut encoded = vec![0; bytes.len().div_ceil(3) * 4];
-    encoded.par_chunks_mut(PIECE / 3 * 4).zip(bytes.par_chunks(PIECE)).for_each(|(to, from)| {
-        let written = STANDARD.encode_slice(from, to).expect("the piece is sized for its base64");
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let whole = total / 3 * 3;
+    let mut out = vec![0; whole / 3 * 4];
+    let encode = |from: &[u8], to: &mut [u8]| {
+        let written = STANDARD.encode_slice(from, to).expect("the output is sized for its base64");
         debug_assert_eq!(written, to.len());
-    });
-    out.write_all(&encoded)
+    };
+    // Whole groups inside one piece, by where their base64 goes.
+    let mut inside: Vec<(usize, &[u8])> = Vec::new();
+    let mut start = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        let end = start + piece.len();
+        let first = start.next_multiple_of(3);
+        let inner_end = end.min(whole) / 3 * 3;
+        if first < inner_end {
+            let groups = &piece[first - start..inner_end - start];
+            inside.extend(groups.chunks(PIECE).enumerate().map(|(k, part)| ((first + k * PIECE) / 3 * 4, part)));
+        }
+        let straddling = first.max(inner_end);
+        if straddling < end && straddling < whole {
+            let mut group = [0; 3];
+            let (mut piece_at, mut byte_at) = (i, straddling - start);
+            for byte in &mut group {
+                while byte_at >= pieces[piece_at].len() {
+                    (piece_at, byte_at) = (piece_at + 1, 0);
+                }
+                *byte = pieces[piece_at][byte_at];
+                byte_at += 1;
+            }
+            encode(&group, &mut out[straddling / 3 * 4..straddling / 3 * 4 + 4]);
+        }
+        start = end;
+    }
+    let mut tasks = Vec::with_capacity(inside.len());
+    let mut rest: &mut [u8] = &mut out;
+    let mut at = 0;
+    for (to, from) in inside {
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(to - at);
+        let (mine, tail) = tail.split_at_mut(from.len() / 3 * 4);
+        tasks.push((from, mine));
+        (rest, at) = (tail, to + from.len() / 3 * 4);
+    }
+    if tasks.len() > 1 {
+        tasks.into_par_iter().for_each(|(from, to)| encode(from, to));
+    } else {
+        tasks.into_iter().for_each(|(from, to)| encode(from, to));
+    }
+    let mut carry = Vec::with_capacity(2);
+    let mut skip = whole;
+    for piece in pieces {
+        if skip >= piece.len() {
+            skip -= piece.len();
+        } else {
+            carry.extend_from_slice(&piece[skip..]);
+            skip = 0;
+        }
+    }
+    (out, carry)
 }
 
 /// An envelope line written while its payload is still being produced: the payload's
@@ -62,20 +112,18 @@ impl<W: std::io::Write> EnvelopeWriter<W> {
     }
 
     /// Writes the base64 of the next `bytes` of the payload.
-    pub(crate) fn payload(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        if !self.carry.is_empty() {
-            let take = (3 - self.carry.len()).min(bytes.len());
-            self.carry.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.carry.len() < 3 {
-                return Ok(());
-            }
-            write_base64(&mut self.out, &self.carry)?;
-            self.carry.clear();
-        }
-        let whole = bytes.len() / 3 * 3;
-        write_base64(&mut self.out, &bytes[..whole])?;
-        self.carry.extend_from_slice(&bytes[whole..]);
+    pub(crate) fn payload(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.payload_pieces(&[bytes])
+    }
+
+    /// Writes the base64 of the next bytes of the payload: `pieces`, end to end.
+    pub(crate) fn payload_pieces(&mut self, pieces: &[&[u8]]) -> std::io::Result<()> {
+        let mut all = Vec::with_capacity(pieces.len() + 1);
+        all.push(self.carry.as_slice());
+        all.extend_from_slice(pieces);
+        let (encoded, carry) = encode_pieces(&all);
+        self.out.write_all(&encoded)?;
+        self.carry = carry;
         Ok(())
     }
 
@@ -87,7 +135,7 @@ impl<W: std::io::Write> EnvelopeWriter<W> {
     /// Ends the line: the last payload bytes, the type and, for `signed` (the whole
     /// payload and the key), the signature. Returns the writer.
     pub(crate) fn finish(mut self, signed: Option<(&[u8], &KeyPair)>) -> std::io::Result<W> {
-        write_base64(&mut self.out, &self.carry)?;
+        self.out.write_all(STANDARD.encode(&self.carry).as_bytes())?;
         self.out.write_all(b"\",\"payloadType\":")?;
         serde_json::to_writer(&mut self.out, PAYLOAD_TYPE)?;
         self.out.write_all(b",\"signatures\":")?;
@@ -237,21 +285,48 @@ mod tests {
 
     #[test]
     fn large_payloads_encoded_in_pieces_equal_one_encoding() {
-        let piece = 3 << 18;
-        for len in [2 * piece - 1, 2 * piece, 2 * piece + 1, 2 * piece + 2, 5 * piece + 1, 7 * piece] {
+        for len in [2 * PIECE - 1, 2 * PIECE, 2 * PIECE + 1, 2 * PIECE + 2, 5 * PIECE + 1, 7 * PIECE] {
             let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let mut written = Vec::new();
-            write_base64(&mut written, &payload).unwrap();
-            assert_eq!(written, STANDARD.encode(&payload).into_bytes(), "{len} bytes");
+            // Whole, and cut in pieces of every length mod 3 (some of a byte or none).
+            let cuts = [0, 1, 1, 2, PIECE + 1, PIECE + 1, 2 * PIECE - 2, len];
+            let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &payload[w[0].min(len)..w[1].min(len)]).collect();
+            for pieces in [vec![payload.as_slice()], pieces] {
+                let (encoded, carry) = encode_pieces(&pieces);
+                let whole = len / 3 * 3;
+                assert_eq!(encoded, STANDARD.encode(&payload[..whole]).into_bytes(), "{len} bytes");
+                assert_eq!(carry, &payload[whole..]);
+            }
         }
     }
-
     proptest! {
         /// PAE is injective over (type, body): different inputs never encode alike.
         #[test]
         fn pae_is_injective(a in ".{0,12}", b in proptest::collection::vec(any::<u8>(), 0..24), c in ".{0,12}", d in proptest::collection::vec(any::<u8>(), 0..24)) {
             prop_assume!((a.as_str(), &b) != (c.as_str(), &d));
             prop_assert_ne!(pae(&a, &b), pae(&c, &d));
+        }
+
+        /// Base64 written piece by piece, cut anywhere, is the base64 of the whole.
+        #[test]
+        fn a_payload_written_in_any_pieces_is_encoded_as_one(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            calls in 1usize..4,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.extend([0, bytes.len()]);
+            cuts.sort_unstable();
+            let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+            let mut line = EnvelopeWriter::start(Vec::new()).unwrap();
+            // The pieces spread over several calls, as a receipt's parts are.
+            let per_call = pieces.len().div_ceil(calls).max(1);
+            for group in pieces.chunks(per_call) {
+                line.payload_pieces(group).unwrap();
+            }
+            let mut expected = Vec::new();
+            Envelope::write_line(&mut expected, &bytes, None).unwrap();
+            prop_assert_eq!(line.finish(None).unwrap(), expected.clone());
+            prop_assert_eq!(String::from_utf8(expected).unwrap(), Envelope::new(&bytes, None).to_line() + "\n");
         }
 
         /// Every base64 form decodes to the same bytes.

@@ -50,8 +50,8 @@ pub struct ReceiptWriter {
     path: PathBuf,
     temp: tempfile::NamedTempFile,
     line: EnvelopeWriter<std::io::BufWriter<attest_hash::EarlyWriteback>>,
-    /// The run statement's first part, for the signature over the whole.
-    head: Vec<u8>,
+    /// The run statement's first part (in pieces), for the signature over the whole.
+    head: Vec<Vec<u8>>,
 }
 
 impl ReceiptWriter {
@@ -69,7 +69,8 @@ impl ReceiptWriter {
         let out = std::io::BufWriter::with_capacity(1 << 20, attest_hash::EarlyWriteback::new(file));
         let head = record.run_statement_head();
         let mut line = EnvelopeWriter::start(out).map_err(err)?;
-        line.payload(&head).map_err(err)?;
+        let pieces: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
+        line.payload_pieces(&pieces).map_err(err)?;
         // The rest waits for the run's last facts: send what is written on to the disk.
         line.get_mut().flush().map_err(err)?;
         line.get_mut().get_mut().start_writeback();
@@ -79,16 +80,13 @@ impl ReceiptWriter {
     /// Writes the rest of the receipt of `record`, signed by `key` when given, syncs it
     /// and moves it into place; returns its path.
     pub fn finish(self, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
-        let Self { path, temp, mut line, mut head } = self;
+        let Self { path, temp, mut line, head } = self;
         let err = |source| ReceiptWriteError { path: path.clone(), source };
         let signer = key.map(signer_ref);
         let tail = record.run_statement_tail(signer.as_ref());
         line.payload(&tail).map_err(err)?;
-        let signed = key.map(|key| {
-            head.extend_from_slice(&tail);
-            (head.as_slice(), key)
-        });
-        let mut out = line.finish(signed).map_err(err)?;
+        let whole = key.map(|_| [head.concat(), tail].concat());
+        let mut out = line.finish(whole.as_deref().zip(key)).map_err(err)?;
         for payload in record.step_statement_payloads(signer.as_ref()) {
             Envelope::write_line(&mut out, &payload, key).map_err(err)?;
         }

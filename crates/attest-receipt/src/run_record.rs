@@ -218,6 +218,20 @@ impl StepRecord {
 /// Every step's input files, each once, in the order the steps name them.
 fn unique_inputs(steps: &[StepRecord]) -> Vec<(&str, Hex32)> {
     let total = steps.iter().map(|step| step.inputs.len()).sum();
+    // Each step's files are in path order. When no two steps' ranges of paths overlap (as
+    // when each step reads its own directory), no file can be named twice.
+    let mut ranges: Vec<(&str, &str)> = steps
+        .iter()
+        .filter_map(|step| {
+            Some((step.inputs.entries().first()?.path.as_str(), step.inputs.entries().last()?.path.as_str()))
+        })
+        .collect();
+    ranges.sort_unstable();
+    if ranges.windows(2).all(|pair| pair[0].1 < pair[1].0) {
+        let mut all = Vec::with_capacity(total);
+        all.extend(steps.iter().flat_map(StepRecord::input_files));
+        return all;
+    }
     let mut seen: HashSet<&str, attest_hash::PathHashBuilder> =
         HashSet::with_capacity_and_hasher(total, Default::default());
     steps.iter().flat_map(StepRecord::input_files).filter(|(path, _)| seen.insert(path)).collect()
@@ -242,29 +256,28 @@ fn write_dependency(input: &(&str, Hex32), out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}}");
 }
 
-/// `items` as a JSON array, each written by `render`, in chunks on every core (several per
-/// core, as items differ in size: a step lists anywhere from none to thousands of inputs).
-fn json_array<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) -> Vec<u8> {
+/// The elements of a JSON array of `items`, each written by `render`, in pieces (the
+/// array's text is the pieces end to end, between `[` and `]`) rendered in chunks on every
+/// core: several per core, as items differ in size (a step lists anywhere from none to
+/// thousands of inputs). The pieces are not joined: the receipt encodes and writes them
+/// as they are.
+fn json_elements<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) -> Vec<Vec<u8>> {
     let chunk = items.len().div_ceil(rayon::current_num_threads() * 8).max(1);
-    let parts: Vec<Vec<u8>> = items
+    items
         .par_chunks(chunk)
-        .map(|chunk| {
+        .enumerate()
+        .map(|(i, chunk)| {
             let mut part = Vec::with_capacity(chunk.len() * 128);
-            for item in chunk {
-                part.push(b',');
+            for (j, item) in chunk.iter().enumerate() {
+                // Every element but the array's first has a comma before it.
+                if i > 0 || j > 0 {
+                    part.push(b',');
+                }
                 render(item, &mut part);
             }
             part
         })
-        .collect();
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 2);
-    out.push(b'[');
-    for (i, part) in parts.iter().enumerate() {
-        // Every element has a comma before it; the first must not.
-        out.extend_from_slice(if i == 0 { &part[1..] } else { part });
-    }
-    out.push(b']');
-    out
+        .collect()
 }
 
 /// `prefix` (the JSON text before a field's value) and the value.
@@ -283,17 +296,17 @@ fn dependency<'a>((path, blake3): &(&'a str, Hex32)) -> ResourceView<'a> {
 }
 
 impl RunRecord {
-    /// The statement's JSON up to the end of its step list: the large part, which needs
-    /// nothing the run works out after its steps (see [`crate::Statement`] for the order).
-    /// The two long lists (every input file; the steps with their input names) are
-    /// rendered on every core and spliced in.
-    fn statement_head(&self, steps: &[StepRecord]) -> Vec<u8> {
+    /// The statement's JSON up to the end of its step list, in pieces (its text is the
+    /// pieces end to end): the large part, which needs nothing the run works out after its
+    /// steps (see [`crate::Statement`] for the order). The two long lists (every input
+    /// file; the steps with their input names) are rendered on every core.
+    fn statement_head(&self, steps: &[StepRecord]) -> Vec<Vec<u8>> {
         let inputs = unique_inputs(steps);
         let (dependencies, step_list) = rayon::join(
-            || json_array(&inputs, write_dependency),
-            || json_array(steps, |step, out| json(out, &step.view())),
+            || json_elements(&inputs, write_dependency),
+            || json_elements(steps, |step, out| json(out, &step.view())),
         );
-        let mut out = Vec::with_capacity(dependencies.len() + step_list.len() + 4096);
+        let mut out = Vec::with_capacity(4096);
         field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
         field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);
         field(&mut out, b",\"predicate\":{\"buildDefinition\":{\"buildType\":", &BUILD_TYPE);
@@ -302,11 +315,14 @@ impl RunRecord {
             b",\"externalParameters\":",
             &ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
         );
-        out.extend_from_slice(b",\"resolvedDependencies\":");
-        out.extend_from_slice(&dependencies);
-        out.extend_from_slice(b",\"internalParameters\":{\"steps\":");
-        out.extend_from_slice(&step_list);
-        out
+        out.extend_from_slice(b",\"resolvedDependencies\":[");
+        let mut pieces = Vec::with_capacity(dependencies.len() + step_list.len() + 3);
+        pieces.push(out);
+        pieces.extend(dependencies);
+        pieces.push(b"],\"internalParameters\":{\"steps\":[".to_vec());
+        pieces.extend(step_list);
+        pieces.push(b"]".to_vec());
+        pieces
     }
 
     /// The rest of the statement after [`RunRecord::statement_head`]: the run, the
@@ -348,13 +364,13 @@ impl RunRecord {
     /// The statement about `steps`, as JSON: [`RunRecord::statement_head`] and
     /// [`RunRecord::statement_tail`].
     fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
-        let mut out = self.statement_head(steps);
-        out.extend_from_slice(&self.statement_tail(scope, steps, signer));
-        out
+        let mut pieces = self.statement_head(steps);
+        pieces.push(self.statement_tail(scope, steps, signer));
+        pieces.concat()
     }
 
-    /// The run statement's first part: see [`crate::ReceiptWriter`].
-    pub(crate) fn run_statement_head(&self) -> Vec<u8> {
+    /// The run statement's first part, in pieces: see [`crate::ReceiptWriter`].
+    pub(crate) fn run_statement_head(&self) -> Vec<Vec<u8>> {
         self.statement_head(&self.steps)
     }
 
@@ -530,6 +546,34 @@ mod tests {
         assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
         assert_eq!(run.steps()[0].inputs, ["shared", "src/ä.txt"], "in path order");
         assert_eq!(run.predicate.run_details.byproducts.len(), 3);
+    }
+
+    /// Steps whose paths do not overlap skip the search for repeats; steps that share even
+    /// one file (at the border of their ranges, or inside) list it once.
+    #[test]
+    fn inputs_are_listed_once_whether_or_not_the_steps_ranges_overlap() {
+        let with_inputs = |lists: &[&[&str]]| -> Vec<StepRecord> {
+            lists
+                .iter()
+                .enumerate()
+                .map(|(i, list)| {
+                    let mut record = step(&format!("s{i}"), "succeeded", true);
+                    record.inputs = files(list.iter().map(|p| ((*p).to_owned(), Hex32([i as u8; 32]))));
+                    record
+                })
+                .collect()
+        };
+        let names = |steps: &[StepRecord]| -> Vec<String> {
+            unique_inputs(steps).iter().map(|(p, _)| (*p).to_owned()).collect()
+        };
+        // Disjoint, named out of path order by the steps: kept in the steps' order.
+        let disjoint = with_inputs(&[&["b/1", "b/2"], &[], &["a/1", "a/9"], &["c/1"]]);
+        assert_eq!(names(&disjoint), ["b/1", "b/2", "a/1", "a/9", "c/1"]);
+        let border = with_inputs(&[&["a/1", "b/1"], &["b/1", "c/1"]]);
+        assert_eq!(names(&border), ["a/1", "b/1", "c/1"]);
+        let inside = with_inputs(&[&["a/1", "c/1"], &["b/1"], &["a/1", "b/1", "d/1"]]);
+        assert_eq!(names(&inside), ["a/1", "c/1", "b/1", "d/1"]);
+        assert_eq!(unique_inputs(&inside)[0].1, Hex32([0; 32]), "the first step to name a file gives its digest");
     }
 
     /// A file name with quotes, a newline, a control character and non-ASCII text.
