@@ -1,10 +1,16 @@
 //! One coordinator owns the run state; a bounded pool of workers runs steps and reports
 //! back over a channel. Nothing about the graph is shared between threads.
+//!
+//! The coordinator keeps one step queued per worker beyond those running, so that a worker
+//! done with a step (a cache hit takes well under a millisecond) starts the next at once
+//! instead of sleeping until the coordinator has woken up to hand it one. A queued step
+//! counts from when a worker starts it (its timeout included), and one that a worker takes
+//! after the run stopped starting steps (Ctrl-C, `--fail-fast`) is handed back unstarted.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
@@ -22,9 +28,50 @@ use crate::{
 const KILL_GRACE: Duration = Duration::from_secs(3);
 /// How often the coordinator looks at the interrupt flag and deadlines.
 const TICK: Duration = Duration::from_millis(25);
+/// Steps handed to the workers at a time, per worker: one running, one queued.
+const IN_FLIGHT_PER_WORKER: usize = 2;
+
+/// Why the run stopped starting steps.
+enum Stop {
+    Interrupted,
+    /// `--fail-fast`: the reason the steps not started are skipped.
+    FailFast(String),
+}
+
+/// Whether the run still starts steps; once not, why. Shared by the coordinator and the
+/// workers: a worker whose step fails under `--fail-fast` stops the run before it takes
+/// the step queued for it.
+#[derive(Default)]
+struct Stopping {
+    stopped: AtomicBool,
+    why: Mutex<Option<Stop>>,
+}
+
+impl Stopping {
+    /// Stops starting steps (the first reason given is kept).
+    fn stop(&self, why: Stop) {
+        self.why.lock().expect("stop lock is never poisoned").get_or_insert(why);
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// What becomes of a step that was not started: skipped under `--fail-fast`, else
+    /// cancelled.
+    fn unstarted_status(&self) -> StepStatus {
+        match &*self.why.lock().expect("stop lock is never poisoned") {
+            Some(Stop::FailFast(because)) => StepStatus::Skipped { because: because.clone() },
+            _ => StepStatus::Cancelled,
+        }
+    }
+}
 
 enum Message {
-    Finished(usize, StepReport),
+    Finished(usize, Box<StepReport>),
+    /// A queued step a worker took after the run stopped starting steps.
+    NotStarted(usize),
 }
 
 struct Job {
@@ -134,7 +181,10 @@ fn schedule(
     let mut queue = ReadyQueue::new(graph, selected, priority);
     let mut reports = Vec::new();
     let mut outputs: Vec<Option<(Digest, Arc<Manifest>)>> = vec![None; graph.len()];
-    let mut running: HashMap<usize, Option<Instant>> = HashMap::new();
+    // Handed to a worker (running or queued), with the step's timeout.
+    let mut running: HashMap<usize, Option<Duration>> = HashMap::new();
+    let started_at: Vec<OnceLock<Instant>> = (0..graph.len()).map(|_| OnceLock::new()).collect();
+    let stopping = Stopping::default();
     let mut terminated_at: HashMap<usize, Instant> = HashMap::new();
     let mut cancel_started: Option<Instant> = None;
     let mut killed = false;
@@ -144,16 +194,27 @@ fn schedule(
     std::thread::scope(|scope| {
         for worker in 0..jobs {
             let done_tx = done_tx.clone();
-            let job_rx = &job_rx;
+            let (job_rx, started_at, stopping) = (&job_rx, &started_at, &stopping);
             scope.spawn(move || {
                 loop {
                     let job = job_rx.lock().expect("job queue lock is never poisoned").recv();
                     let Ok(job) = job else { break };
+                    // Ctrl-C may have come before the coordinator's next look at the flag.
+                    if stopping.stopped() || interrupted.load(Ordering::SeqCst) {
+                        if done_tx.send(Message::NotStarted(job.step)).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let _ = started_at[job.step].set(Instant::now());
                     let started = run_started.elapsed();
                     let mut report = runner.run(job.step, &job.upstream);
                     report.started = started;
                     report.worker = Some(worker);
-                    if done_tx.send(Message::Finished(job.step, report)).is_err() {
+                    if fail_fast && !report.succeeded() && report.status != StepStatus::Cancelled {
+                        stopping.stop(Stop::FailFast(format!("--fail-fast after `{}` failed", report.step)));
+                    }
+                    if done_tx.send(Message::Finished(job.step, Box::new(report))).is_err() {
                         break;
                     }
                 }
@@ -167,6 +228,7 @@ fn schedule(
         while queue.pending() > 0 {
             if cancel_started.is_none() && interrupted.load(Ordering::SeqCst) {
                 cancel_started = Some(Instant::now());
+                stopping.stop(Stop::Interrupted);
                 runner.groups.signal_all(Signal::Terminate);
                 let running_steps: Vec<usize> = running.keys().copied().collect();
                 for step in queue.drain_unstarted(&running_steps) {
@@ -180,7 +242,7 @@ fn schedule(
                 runner.groups.signal_all(Signal::Kill);
                 killed = true;
             }
-            while cancel_started.is_none() && running.len() < jobs {
+            while cancel_started.is_none() && running.len() < jobs * IN_FLIGHT_PER_WORKER {
                 let Some(step) = queue.dequeue() else { break };
                 let upstream = graph
                     .dependencies(step)
@@ -194,8 +256,7 @@ fn schedule(
                         })
                     })
                     .collect();
-                let deadline = pipeline.steps[step].timeout.map(|t| Instant::now() + t);
-                running.insert(step, deadline);
+                running.insert(step, pipeline.steps[step].timeout);
                 if job_tx.send(Job { step, upstream }).is_err() {
                     break;
                 }
@@ -220,7 +281,7 @@ fn schedule(
                     outputs[step] = report.outputs.as_ref().map(|m| (m.digest(), Arc::clone(m)));
                     let name = report.step.clone();
                     let was_cancelled = report.status == StepStatus::Cancelled;
-                    finish(&mut reports, report);
+                    finish(&mut reports, *report);
                     for skipped in queue.finish(step, ok) {
                         let because = if was_cancelled {
                             format!("needs `{name}`, which was interrupted")
@@ -233,22 +294,34 @@ fn schedule(
                         );
                     }
                     if !ok && fail_fast && !was_cancelled {
+                        // The worker stopped the run already; the same words for every step.
+                        stopping.stop(Stop::FailFast(format!("--fail-fast after `{name}` failed")));
                         let running_steps: Vec<usize> = running.keys().copied().collect();
                         for other in queue.drain_unstarted(&running_steps) {
                             finish(
                                 &mut reports,
-                                StepReport::unfinished(
-                                    &pipeline.steps[other].name,
-                                    StepStatus::Skipped { because: format!("--fail-fast after `{name}` failed") },
-                                ),
+                                StepReport::unfinished(&pipeline.steps[other].name, stopping.unstarted_status()),
                             );
                         }
                     }
                 }
+                Ok(Message::NotStarted(step)) => {
+                    running.remove(&step);
+                    let name = &pipeline.steps[step].name;
+                    finish(&mut reports, StepReport::unfinished(name, stopping.unstarted_status()));
+                    for skipped in queue.finish(step, false) {
+                        let because = format!("needs `{name}`, which did not start");
+                        finish(
+                            &mut reports,
+                            StepReport::unfinished(&pipeline.steps[skipped].name, StepStatus::Skipped { because }),
+                        );
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let now = Instant::now();
-                    for (&step, deadline) in &running {
-                        if deadline.is_some_and(|d| now >= d) {
+                    for (&step, timeout) in &running {
+                        let started = started_at[step].get();
+                        if timeout.zip(started).is_some_and(|(timeout, started)| now >= *started + timeout) {
                             match terminated_at.get(&step) {
                                 None => {
                                     runner.timed_out.lock().expect("timeout set lock is never poisoned").insert(step);

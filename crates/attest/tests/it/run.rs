@@ -238,6 +238,19 @@ fn timeouts_stop_the_whole_process_group() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
+/// A step waiting for a free worker is not running: its timeout starts with it.
+#[test]
+fn a_queued_steps_timeout_counts_from_its_start() {
+    let ctx = TestContext::new().pipeline(
+        "version: \"0.1\"\nsteps:\n  first: { run: \"sleep 1.5\", inputs: [], cache: false }\n  second: { run: \"true\", inputs: [], cache: false, timeout: 1s }\n",
+    );
+    let outcome = ctx.run(&["run", "-j", "1"]);
+    assert_eq!(
+        outcome.success().step_lines(),
+        ["[OK] first ([DURATION]) - cache disabled", "[OK] second ([DURATION]) - cache disabled"]
+    );
+}
+
 #[test]
 fn json_lines_events_on_stdout() {
     let ctx = diamond();
