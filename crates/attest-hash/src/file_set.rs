@@ -21,7 +21,8 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags};
 use rustix::io::Errno;
 
-use crate::{EntryKind, FileStat, HashError, Manifest, ManifestEntry, RelPath, RelPathError, StatCache};
+use crate::stat_cache::now_ns;
+use crate::{DirListings, EntryKind, FileStat, HashError, Manifest, ManifestEntry, RelPath, RelPathError, StatCache};
 
 /// Directories attest never looks into.
 const ALWAYS_IGNORED: [&str; 2] = [".git", ".attest"];
@@ -85,11 +86,23 @@ struct FilterInner {
     /// cheaper than resolving each absolute path from `/`.
     root_dir: OwnedFd,
     attestignore: Gitignore,
+    listings: Option<DirListings>,
 }
 
 impl WorkspaceFilter {
     /// Reads the root `.attestignore` (if present) of the workspace at `root`.
     pub fn new(root: &Path) -> Result<Self, FileSetError> {
+        Self::build(root, None)
+    }
+
+    /// As [`WorkspaceFilter::new`], with directory listings remembered from earlier runs:
+    /// walks take an unchanged directory's entries from them, and remember the listings
+    /// they read (see [`DirListings`]).
+    pub fn with_listings(root: &Path, listings: DirListings) -> Result<Self, FileSetError> {
+        Self::build(root, Some(listings))
+    }
+
+    fn build(root: &Path, listings: Option<DirListings>) -> Result<Self, FileSetError> {
         let mut builder = GitignoreBuilder::new(root);
         let path = root.join(IGNORE_FILE);
         if path.is_file()
@@ -100,7 +113,12 @@ impl WorkspaceFilter {
         let attestignore = builder.build().map_err(|source| FileSetError::IgnoreFile { path: path.clone(), source })?;
         let root_dir = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| FileSetError::Walk { path: root.to_owned(), source: e.into() })?;
-        Ok(Self { inner: Arc::new(FilterInner { root: root.to_owned(), root_dir, attestignore }) })
+        Ok(Self { inner: Arc::new(FilterInner { root: root.to_owned(), root_dir, attestignore, listings }) })
+    }
+
+    /// The directory listings walks use and add to, if any.
+    pub fn listings(&self) -> Option<&DirListings> {
+        self.inner.listings.as_ref()
     }
 
     /// The workspace root.
@@ -444,11 +462,12 @@ fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<
 
 /// Walks the open directory `dir` (workspace path `start`; `None`: the root) recursively,
 /// no symlinks followed, passing every file and symlink not ignored by the root
-/// `.attestignore` or always ignored. Directories are read with `getdents` and their
-/// entries stat'ed relative to the open directory, which on large trees is several times
-/// cheaper than resolving each absolute path. A subdirectory is opened only when its turn
-/// comes (relative to its parent, which stays open until then): the open descriptors are
-/// bounded by the tree's depth, not its width.
+/// `.attestignore` or always ignored. Directories are read with `getdents` (or, unchanged
+/// since a remembered listing, not read at all) and their entries stat'ed relative to the
+/// open directory, which on large trees is several times cheaper than resolving each
+/// absolute path. A subdirectory is opened only when its turn comes (relative to its
+/// parent, which stays open until then): the open descriptors are bounded by the tree's
+/// depth, not its width.
 fn walk_dir(
     filter: &WorkspaceFilter,
     dir: OwnedFd,
@@ -460,40 +479,32 @@ fn walk_dir(
     let mut next = Some((dir, start));
     while let Some((dir, rel)) = next.take() {
         let dir = Arc::new(dir);
-        let mut entries = RawDir::new(dir.as_fd(), &mut buffer);
-        while let Some(entry) = entries.next() {
-            let entry = entry.map_err(|e| filter.walk_error(rel.as_ref(), e))?;
-            let name = entry.file_name();
-            let Some(child) = std::str::from_utf8(name.to_bytes()).ok().and_then(|n| RelPath::child(rel.as_ref(), n))
-            else {
-                // `.`, `..` and names that are not text.
-                continue;
-            };
-            let mut stat = None;
-            let is_dir = match entry.file_type() {
-                FileType::Directory => true,
-                FileType::Unknown => {
-                    // File systems that do not fill in the entry's type.
-                    stat = stat_at(dir.as_fd(), name).map_err(|e| filter.walk_error(Some(&child), e))?;
-                    match stat {
-                        Some(stat) => stat.is_dir(),
-                        None => continue,
-                    }
+        let mut walk = DirWalk { filter, dir: &dir, rel: rel.as_ref(), pending: &mut pending, sink: &mut *sink };
+        let key = rel.as_ref().map_or("", RelPath::as_str);
+        // The directory's stat, when there are listings to look it up in or add it to.
+        let remembered = filter.listings().and_then(|listings| {
+            let stat = rustix::fs::statx(&*dir, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS).ok()?;
+            Some((listings, FileStat::from_statx(&stat)))
+        });
+        if let Some(entries) = remembered.as_ref().and_then(|(listings, stat)| listings.entries(key, stat)) {
+            for (name, kind) in entries {
+                walk.visit(name, kind)?;
+            }
+        } else {
+            let listed_at = now_ns();
+            let mut listing = remembered.as_ref().map(|_| Vec::new());
+            let mut entries = RawDir::new(dir.as_fd(), &mut buffer);
+            while let Some(entry) = entries.next() {
+                let entry = entry.map_err(|e| filter.walk_error(rel.as_ref(), e))?;
+                // `.`, `..` and names that are not text are never listed.
+                let Some(name) = entry.file_name().to_str().ok().filter(|n| *n != "." && *n != "..") else { continue };
+                if let Some(listing) = &mut listing {
+                    listing.push((name.to_owned(), entry.file_type()));
                 }
-                _ => false,
-            };
-            if filter.ignored(child.as_str(), is_dir) {
-                continue;
+                walk.visit(name, entry.file_type())?;
             }
-            if is_dir {
-                pending.push((Arc::clone(&dir), child));
-                continue;
-            }
-            if stat.is_none() {
-                stat = stat_at(dir.as_fd(), name).map_err(|e| filter.walk_error(Some(&child), e))?;
-            }
-            if let Some(stat) = stat {
-                sink(Found { path: child, meta: Some(stat) });
+            if let (Some((listings, stat)), Some(listing)) = (remembered, listing) {
+                listings.record(key, stat, listed_at, listing);
             }
         }
         while let Some((parent, rel)) = pending.pop() {
@@ -510,6 +521,50 @@ fn walk_dir(
         }
     }
     Ok(())
+}
+
+/// The directory [`walk_dir`] is in, and where what it finds goes.
+struct DirWalk<'a> {
+    filter: &'a WorkspaceFilter,
+    dir: &'a Arc<OwnedFd>,
+    rel: Option<&'a RelPath>,
+    pending: &'a mut Vec<(Arc<OwnedFd>, RelPath)>,
+    sink: &'a mut dyn FnMut(Found),
+}
+
+impl DirWalk<'_> {
+    /// One entry of the directory: a subdirectory is queued, a file stat'ed and passed on,
+    /// anything ignored skipped.
+    fn visit(&mut self, name: &str, kind: FileType) -> Result<(), FileSetError> {
+        let Some(child) = RelPath::child(self.rel, name) else { return Ok(()) };
+        let mut stat = None;
+        let is_dir = match kind {
+            FileType::Directory => true,
+            FileType::RegularFile | FileType::Symlink => false,
+            // File systems that do not fill in the entry's type, and the rare others.
+            _ => {
+                stat = stat_at(self.dir.as_fd(), name).map_err(|e| self.filter.walk_error(Some(&child), e))?;
+                match stat {
+                    Some(stat) => stat.is_dir(),
+                    None => return Ok(()),
+                }
+            }
+        };
+        if self.filter.ignored(child.as_str(), is_dir) {
+            return Ok(());
+        }
+        if is_dir {
+            self.pending.push((Arc::clone(self.dir), child));
+            return Ok(());
+        }
+        if stat.is_none() {
+            stat = stat_at(self.dir.as_fd(), name).map_err(|e| self.filter.walk_error(Some(&child), e))?;
+        }
+        if let Some(stat) = stat {
+            (self.sink)(Found { path: child, meta: Some(stat) });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -604,6 +659,54 @@ mod tests {
         assert!(resolve(dir.path(), &["link/*.c"]).is_empty());
         assert_eq!(resolve(dir.path(), &["**/*.c"]), ["src/a.c"]);
         assert_eq!(resolve(dir.path(), &["file.txt", "missing.txt"]), ["file.txt", "missing.txt (missing)"]);
+    }
+
+    /// Remembered listings give what reading the directories gives, and are used only while
+    /// the directories are unchanged.
+    #[test]
+    fn walks_with_remembered_listings_see_every_change() {
+        let dir = tree(&["src/a.c", "src/sub/b.c", "src/sub/deep/c.c", "docs/x.md"]);
+        let saved = dir.path().join(".attest/listings.bin");
+        let patterns = ["src/**".to_string(), "docs".to_string()];
+        let walk = || {
+            let listings = DirListings::load(&saved).listings;
+            let filter = WorkspaceFilter::with_listings(dir.path(), listings).unwrap();
+            let set = FileSet::resolve(&filter, &patterns).unwrap();
+            let listings = filter.listings().unwrap();
+            let dirty = listings.is_dirty();
+            listings.save(&saved).unwrap();
+            let plain = FileSet::resolve(&WorkspaceFilter::new(dir.path()).unwrap(), &patterns).unwrap();
+            assert_eq!(names(&set), names(&plain));
+            (names(&set), dirty)
+        };
+        // Listed within the racy margin of the tree's creation: not trusted next time.
+        assert_eq!(
+            walk(),
+            (
+                vec!["docs/x.md", "src/a.c", "src/sub/b.c", "src/sub/deep/c.c"].into_iter().map(String::from).collect(),
+                true
+            )
+        );
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        assert!(walk().1, "racy listings are read again");
+        assert!(!walk().1, "settled listings are used: nothing read");
+        // New content in a listed directory: same listing, new stat.
+        std::fs::write(dir.path().join("src/a.c"), "longer content").unwrap();
+        let set = FileSet::resolve(
+            &WorkspaceFilter::with_listings(dir.path(), DirListings::load(&saved).listings).unwrap(),
+            &patterns,
+        )
+        .unwrap();
+        assert_eq!(set.files()[1].meta.unwrap().size, 14);
+        // Entries added, removed and replaced are seen.
+        std::fs::write(dir.path().join("src/sub/new.c"), "n").unwrap();
+        std::fs::remove_file(dir.path().join("src/sub/deep/c.c")).unwrap();
+        std::fs::remove_file(dir.path().join("docs/x.md")).unwrap();
+        std::fs::create_dir(dir.path().join("docs/x.md")).unwrap();
+        std::fs::write(dir.path().join("docs/x.md/inner.md"), "i").unwrap();
+        let (found, dirty) = walk();
+        assert_eq!(found, ["docs/x.md/inner.md", "src/a.c", "src/sub/b.c", "src/sub/new.c"]);
+        assert!(dirty);
     }
 
     #[test]

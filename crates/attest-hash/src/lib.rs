@@ -10,6 +10,8 @@
 //!   `!` excludes, ignore files) to a sorted list of files.
 //! - [`civil_from_days`], [`days_from_civil`]: the calendar arithmetic of attest's UTC
 //!   timestamps.
+//! - [`DirListings`]: directory listings remembered between runs, trusted while the
+//!   directory's stat is unchanged (and not racy), so an unchanged directory is not read.
 //! - [`Manifest`]: the canonical list of `(path, kind, executable, digest)` whose digest
 //!   stands for a whole file set.
 
@@ -17,6 +19,7 @@ mod atomic_file;
 mod canonical;
 mod civil_date;
 mod digest;
+mod dir_listings;
 mod early_writeback;
 mod file_digest;
 mod file_set;
@@ -32,6 +35,7 @@ pub use atomic_file::{Durability, write_atomically};
 pub use canonical::{CanonicalJsonError, canonical_json, digest_json};
 pub use civil_date::{civil_from_days, days_from_civil};
 pub use digest::{Algorithm, Digest, DigestParseError};
+pub use dir_listings::{DirListings, DirListingsLoad};
 pub use early_writeback::EarlyWriteback;
 pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_file};
 pub use file_set::{FileSet, FileSetError, WorkspaceFilter};

@@ -17,7 +17,7 @@ use crate::stat_table::{Entry, StatTable, encode};
 use crate::{Digest, FileStat, HashError, RelPath, hash_file};
 
 /// Timestamps within this distance of the hashing time are "racy".
-const RACY_MARGIN_NS: i64 = 50_000_000;
+pub(crate) const RACY_MARGIN_NS: i64 = 50_000_000;
 
 impl Entry {
     fn matches(&self, stat: &Entry) -> bool {
@@ -80,7 +80,8 @@ pub struct StatCache {
     dirty: AtomicBool,
 }
 
-fn now_ns() -> i64 {
+/// The time now, nanoseconds since the epoch.
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 

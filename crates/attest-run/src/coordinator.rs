@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
 use attest_exec::{Executor, Signal};
-use attest_hash::{Digest, Manifest, WorkspaceFilter};
+use attest_hash::{Digest, DirListings, Manifest, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
 use crate::stat_source::StatSource;
@@ -95,7 +95,12 @@ pub fn run(
     let started = Instant::now();
     let selected = crate::select(pipeline, &options.targets)?;
     let (_lock, waited) = lock(workspace, reporter)?;
-    let filter = WorkspaceFilter::new(&workspace.root).map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
+    let listings = DirListings::load(&workspace.dir_listings_path());
+    if let Some(warning) = &listings.warning {
+        reporter.report(RunEvent::Warning(warning));
+    }
+    let filter = WorkspaceFilter::with_listings(&workspace.root, listings.listings)
+        .map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
     // A load started early serves only when no other run changed the cache since.
     let pending = options.stat_cache.clone().filter(|_| !waited);
     let stat_cache = StatSource::new(pending, workspace.stat_cache_path(), reporter);
@@ -110,7 +115,7 @@ pub fn run(
     let runner = StepRunner::new(StepRunnerParts {
         root: &workspace.root,
         pipeline,
-        filter,
+        filter: filter.clone(),
         stat_cache: &stat_cache,
         store: store.as_ref(),
         records: &records,
@@ -138,6 +143,11 @@ pub fn run(
         && let Err(err) = stat_cache.save(&workspace.stat_cache_path())
     {
         reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
+    }
+    if let Some(listings) = filter.listings().filter(|l| l.is_dirty())
+        && let Err(err) = listings.save(&workspace.dir_listings_path())
+    {
+        reporter.report(RunEvent::Warning(&format!("failed to save the directory listings: {err}")));
     }
     if let Err(err) = last_keys.save(&workspace.state_dir(), new_keys) {
         reporter.report(RunEvent::Warning(&format!("failed to save step keys: {err}")));

@@ -33,6 +33,11 @@ impl Workspace {
         self.state_dir().join("stat-cache.bin")
     }
 
+    /// The remembered directory listings file.
+    pub fn dir_listings_path(&self) -> PathBuf {
+        self.state_dir().join("dir-listings.bin")
+    }
+
     /// `.attest/receipts/`: one receipt per run.
     pub fn receipts_dir(&self) -> PathBuf {
         self.attest_dir().join("receipts")
