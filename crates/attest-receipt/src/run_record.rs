@@ -218,20 +218,6 @@ impl StepRecord {
 /// Every step's input files, each once, in the order the steps name them.
 fn unique_inputs(steps: &[StepRecord]) -> Vec<(&str, Hex32)> {
     let total = steps.iter().map(|step| step.inputs.len()).sum();
-    // Each step's files are in path order. When no two steps' ranges of paths overlap (as
-    // when each step reads its own directory), no file can be named twice.
-    let mut ranges: Vec<(&str, &str)> = steps
-        .iter()
-        .filter_map(|step| {
-            Some((step.inputs.entries().first()?.path.as_str(), step.inputs.entries().last()?.path.as_str()))
-        })
-        .collect();
-    ranges.sort_unstable();
-    if ranges.windows(2).all(|pair| pair[0].1 < pair[1].0) {
-        let mut all = Vec::with_capacity(total);
-        all.extend(steps.iter().flat_map(StepRecord::input_files));
-        return all;
-    }
     let mut seen: HashSet<&str, attest_hash::PathHashBuilder> =
         HashSet::with_capacity_and_hasher(total, Default::default());
     steps.iter().flat_map(StepRecord::input_files).filter(|(path, _)| seen.insert(path)).collect()
@@ -548,10 +534,10 @@ mod tests {
         assert_eq!(run.predicate.run_details.byproducts.len(), 3);
     }
 
-    /// Steps whose paths do not overlap skip the search for repeats; steps that share even
-    /// one file (at the border of their ranges, or inside) list it once.
+    /// Files named by several steps are listed once, where the first step names them;
+    /// the others keep the steps' order.
     #[test]
-    fn inputs_are_listed_once_whether_or_not_the_steps_ranges_overlap() {
+    fn inputs_are_listed_once_in_the_order_the_steps_name_them() {
         let with_inputs = |lists: &[&[&str]]| -> Vec<StepRecord> {
             lists
                 .iter()
@@ -566,7 +552,7 @@ mod tests {
         let names = |steps: &[StepRecord]| -> Vec<String> {
             unique_inputs(steps).iter().map(|(p, _)| (*p).to_owned()).collect()
         };
-        // Disjoint, named out of path order by the steps: kept in the steps' order.
+        // Named out of path order by the steps: kept in the steps' order.
         let disjoint = with_inputs(&[&["b/1", "b/2"], &[], &["a/1", "a/9"], &["c/1"]]);
         assert_eq!(names(&disjoint), ["b/1", "b/2", "a/1", "a/9", "c/1"]);
         let border = with_inputs(&[&["a/1", "b/1"], &["b/1", "c/1"]]);
