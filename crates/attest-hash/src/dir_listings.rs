@@ -62,12 +62,12 @@ struct Fresh {
 }
 
 /// A listing in the loaded file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Loaded {
     stat: FileStat,
     listed_at_ns: i64,
-    /// Where its entries start in the file, and how many there are.
-    entries_at: usize,
+    /// Where its entries lie in the file, and how many there are.
+    entries: std::ops::Range<usize>,
     count: u32,
 }
 
@@ -198,13 +198,13 @@ impl DirListings {
             let path = reader.text()?.to_owned();
             let stat = reader.stat()?;
             let listed_at_ns = reader.i64()?;
-            let entries = reader.u32()?;
-            let entries_at = reader.at;
-            for _ in 0..entries {
+            let count = reader.u32()?;
+            let start = reader.at;
+            for _ in 0..count {
                 reader.u8()?;
                 reader.text()?;
             }
-            loaded.insert(path, Loaded { stat, listed_at_ns, entries_at, count: entries });
+            loaded.insert(path, Loaded { stat, listed_at_ns, entries: start..reader.at, count });
         }
         if reader.at != bytes.len() {
             return None;
@@ -221,7 +221,7 @@ impl DirListings {
         if loaded.stat != *stat || !settled {
             return None;
         }
-        let mut reader = Reader { bytes: &self.bytes, at: loaded.entries_at };
+        let mut reader = Reader { bytes: &self.bytes, at: loaded.entries.start };
         Some((0..loaded.count).map_while(move |_| {
             let kind = file_type(reader.u8()?);
             Some((reader.text()?, kind))
@@ -272,12 +272,7 @@ impl DirListings {
                 put_stat(&mut out, &loaded.stat);
                 out.extend_from_slice(&loaded.listed_at_ns.to_le_bytes());
                 out.extend_from_slice(&loaded.count.to_le_bytes());
-                let mut reader = Reader { bytes: &self.bytes, at: loaded.entries_at };
-                for _ in 0..loaded.count {
-                    reader.u8();
-                    reader.text();
-                }
-                out.extend_from_slice(&self.bytes[loaded.entries_at..reader.at]);
+                out.extend_from_slice(&self.bytes[loaded.entries.clone()]);
             }
         }
         let check = blake3::hash(&out);
