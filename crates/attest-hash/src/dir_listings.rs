@@ -13,8 +13,8 @@
 //! On disk: `ATSTDL01`, a little-endian `u64` count, then per directory (sorted by path) a
 //! `u32` path length and the path (empty for the workspace root), its stat (size, mtime,
 //! ctime, inode, mode), the listing's time, a `u32` entry count and per entry a kind byte,
-//! a `u32` name length and the name; finally a BLAKE3 of everything before it, so a
-//! truncated or corrupt file is detected (and the listings are read again).
+//! a `u32` name length and the name. The file is sealed (`sealed_file`), so a truncated
+//! or corrupt one is detected (and the directories are read again).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::FileType;
 
 use crate::FileStat;
+use crate::sealed_file::seal;
 use crate::stat_cache::RACY_MARGIN_NS;
 
 const MAGIC: &[u8; 8] = b"ATSTDL01";
@@ -58,7 +59,7 @@ fn file_type(kind: u8) -> FileType {
 struct Fresh {
     stat: FileStat,
     listed_at_ns: i64,
-    entries: Vec<(String, u8)>,
+    entries: Vec<(String, FileType)>,
 }
 
 /// A listing in the loaded file.
@@ -126,27 +127,13 @@ impl<'a> Reader<'a> {
     }
 
     fn stat(&mut self) -> Option<FileStat> {
-        Some(FileStat {
-            size: self.u64()?,
-            mtime_ns: self.i64()?,
-            ctime_ns: self.i64()?,
-            inode: self.u64()?,
-            mode: self.u32()?,
-        })
+        FileStat::decode(self.take(FileStat::ENCODED_LEN)?)
     }
 }
 
 fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
-}
-
-fn put_stat(out: &mut Vec<u8>, stat: &FileStat) {
-    out.extend_from_slice(&stat.size.to_le_bytes());
-    out.extend_from_slice(&stat.mtime_ns.to_le_bytes());
-    out.extend_from_slice(&stat.ctime_ns.to_le_bytes());
-    out.extend_from_slice(&stat.inode.to_le_bytes());
-    out.extend_from_slice(&stat.mode.to_le_bytes());
 }
 
 impl DirListings {
@@ -158,36 +145,13 @@ impl DirListings {
     /// Reads the listings at `path`: none when the file is missing; none and a warning
     /// when it is unreadable, corrupt or truncated.
     pub fn load(path: &Path) -> DirListingsLoad {
-        let bytes = match fs_err::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return DirListingsLoad { listings: Self::new(), warning: None };
-            }
-            Err(err) => {
-                return DirListingsLoad {
-                    listings: Self::new(),
-                    warning: Some(format!("{err}; listing directories again")),
-                };
-            }
-        };
-        match Self::decode(bytes) {
-            Some(listings) => DirListingsLoad { listings, warning: None },
-            None => DirListingsLoad {
-                listings: Self::new(),
-                warning: Some(format!(
-                    "directory listings `{}` are corrupt or truncated; listing directories again",
-                    path.display()
-                )),
-            },
-        }
+        let (listings, warning) =
+            crate::sealed_file::load(path, "directory listings", "listing directories again", Self::decode);
+        DirListingsLoad { listings: listings.unwrap_or_default(), warning }
     }
 
-    fn decode(mut bytes: Vec<u8>) -> Option<Self> {
-        let body_len = bytes.len().checked_sub(32)?;
-        if blake3::hash(&bytes[..body_len]).as_bytes() != &bytes[body_len..] {
-            return None;
-        }
-        bytes.truncate(body_len);
+    /// The listings in a file's (unsealed) body, or `None` when the bytes are not one.
+    fn decode(bytes: Vec<u8>) -> Option<Self> {
         let mut loaded = HashMap::default();
         let mut reader = Reader { bytes: &bytes, at: 0 };
         if reader.take(8)? != MAGIC {
@@ -231,7 +195,6 @@ impl DirListings {
     /// Remembers the listing of the directory at `rel`, read at `listed_at_ns` (taken
     /// before reading it) with the directory's stat before that.
     pub(crate) fn record(&self, rel: &str, stat: FileStat, listed_at_ns: i64, entries: Vec<(String, FileType)>) {
-        let entries = entries.into_iter().map(|(name, kind)| (name, kind_byte(kind))).collect();
         self.fresh
             .lock()
             .expect("listings lock is never poisoned by a panic")
@@ -261,23 +224,21 @@ impl DirListings {
         for path in paths {
             put_text(&mut out, path);
             if let Some(listing) = fresh.get(path) {
-                put_stat(&mut out, &listing.stat);
+                listing.stat.encode(&mut out);
                 out.extend_from_slice(&listing.listed_at_ns.to_le_bytes());
                 out.extend_from_slice(&u32::try_from(listing.entries.len()).unwrap_or(u32::MAX).to_le_bytes());
                 for (name, kind) in &listing.entries {
-                    out.push(*kind);
+                    out.push(kind_byte(*kind));
                     put_text(&mut out, name);
                 }
             } else if let Some(loaded) = self.loaded.get(path) {
-                put_stat(&mut out, &loaded.stat);
+                loaded.stat.encode(&mut out);
                 out.extend_from_slice(&loaded.listed_at_ns.to_le_bytes());
                 out.extend_from_slice(&loaded.count.to_le_bytes());
                 out.extend_from_slice(&self.bytes[loaded.entries.clone()]);
             }
         }
-        let check = blake3::hash(&out);
-        out.extend_from_slice(check.as_bytes());
-        crate::write_atomically(path, &out, crate::Durability::Synced)
+        crate::write_atomically(path, &seal(out), crate::Durability::Synced)
     }
 }
 

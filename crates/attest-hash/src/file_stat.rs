@@ -33,6 +33,32 @@ fn nanos(secs: i64, nsecs: i64) -> i64 {
 }
 
 impl FileStat {
+    /// Bytes of [`FileStat::encode`]: size, mtime, ctime, inode, mode, little-endian.
+    pub(crate) const ENCODED_LEN: usize = 8 + 8 + 8 + 8 + 4;
+
+    /// Appends the stat as the state files store it.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&self.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&self.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&self.inode.to_le_bytes());
+        out.extend_from_slice(&self.mode.to_le_bytes());
+    }
+
+    /// The stat [`FileStat::encode`] wrote; `None` unless `bytes` holds exactly
+    /// [`FileStat::ENCODED_LEN`] bytes.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let eight = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
+        (bytes.len() == Self::ENCODED_LEN).then_some(())?;
+        Some(Self {
+            size: u64::from_le_bytes(eight(0)?),
+            mtime_ns: i64::from_le_bytes(eight(8)?),
+            ctime_ns: i64::from_le_bytes(eight(16)?),
+            inode: u64::from_le_bytes(eight(24)?),
+            mode: u32::from_le_bytes(bytes.get(32..36)?.try_into().ok()?),
+        })
+    }
+
     /// Whether the file is a symbolic link.
     pub fn is_symlink(&self) -> bool {
         self.mode & S_IFMT == S_IFLNK
@@ -103,5 +129,17 @@ mod tests {
         assert_eq!(stat.size, 10);
         assert!(FileStat::from(&std::fs::symlink_metadata(&link).unwrap()).is_symlink());
         assert!(FileStat::from(&std::fs::symlink_metadata(dir.path()).unwrap()).is_dir());
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_and_refuses_other_lengths() {
+        let stat = FileStat { size: u64::MAX, mtime_ns: -5, ctime_ns: i64::MAX, inode: 7, mode: 0o100_755 };
+        let mut bytes = Vec::new();
+        stat.encode(&mut bytes);
+        assert_eq!(bytes.len(), FileStat::ENCODED_LEN);
+        assert_eq!(FileStat::decode(&bytes), Some(stat));
+        assert_eq!(FileStat::decode(&bytes[1..]), None);
+        bytes.push(0);
+        assert_eq!(FileStat::decode(&bytes), None);
     }
 }

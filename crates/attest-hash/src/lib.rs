@@ -27,6 +27,7 @@ mod file_stat;
 mod manifest;
 mod path_hasher;
 mod rel_path;
+mod sealed_file;
 mod sorted_json;
 mod stat_cache;
 mod stat_table;

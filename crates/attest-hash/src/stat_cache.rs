@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::sealed_file::seal;
 use crate::stat_table::{Entry, StatTable, encode};
 use crate::{Digest, FileStat, HashError, RelPath, hash_file};
 
@@ -20,13 +21,9 @@ use crate::{Digest, FileStat, HashError, RelPath, hash_file};
 pub(crate) const RACY_MARGIN_NS: i64 = 50_000_000;
 
 impl Entry {
-    fn matches(&self, stat: &Entry) -> bool {
-        self.size == stat.size
-            && self.mtime_ns == stat.mtime_ns
-            && self.ctime_ns == stat.ctime_ns
-            && self.inode == stat.inode
-            && self.mode == stat.mode
-            && self.mtime_ns.saturating_add(RACY_MARGIN_NS) < self.hashed_at_ns
+    /// Whether the file, whose stat is now `stat`, is still what was hashed.
+    fn matches(&self, stat: &FileStat) -> bool {
+        self.stat == *stat && self.stat.mtime_ns.saturating_add(RACY_MARGIN_NS) < self.hashed_at_ns
     }
 }
 
@@ -85,18 +82,6 @@ pub(crate) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
-fn stat_entry(stat: &FileStat) -> Entry {
-    Entry {
-        size: stat.size,
-        mtime_ns: stat.mtime_ns,
-        ctime_ns: stat.ctime_ns,
-        inode: stat.inode,
-        mode: stat.mode,
-        hashed_at_ns: 0,
-        digest: [0; 32],
-    }
-}
-
 impl StatCache {
     /// An empty cache.
     pub fn new() -> Self {
@@ -106,28 +91,13 @@ impl StatCache {
     /// Reads the cache from `path`. A missing file gives an empty cache; a corrupt or
     /// truncated one gives an empty cache and a warning.
     pub fn load(path: &Path) -> StatCacheLoad {
-        let bytes = match fs_err::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return StatCacheLoad { cache: Self::new(), warning: None };
-            }
-            Err(err) => {
-                return StatCacheLoad {
-                    cache: Self::new(),
-                    warning: Some(format!("{err}; rebuilding the stat cache")),
-                };
-            }
-        };
-        match StatTable::decode(bytes) {
-            Some(loaded) => StatCacheLoad { cache: Self { loaded, ..Self::default() }, warning: None },
-            None => StatCacheLoad {
-                cache: Self::new(),
-                warning: Some(format!(
-                    "stat cache `{}` is corrupt or truncated; rebuilding it (every file is hashed once)",
-                    path.display()
-                )),
-            },
-        }
+        let (loaded, warning) = crate::sealed_file::load(
+            path,
+            "stat cache",
+            "rebuilding the stat cache (every file is hashed once)",
+            StatTable::decode,
+        );
+        StatCacheLoad { cache: Self { loaded: loaded.unwrap_or_default(), ..Self::default() }, warning }
     }
 
     /// Number of entries (loaded and new).
@@ -144,13 +114,12 @@ impl StatCache {
     /// The digest of the regular file `root/path` whose stat is `stat`: from the cache
     /// when that stat is unchanged (and not racy), else by reading and hashing the file.
     pub fn file_digest(&self, root: &Path, path: &RelPath, stat: &FileStat) -> Result<Digest, HashError> {
-        let stat = stat_entry(stat);
-        if let Some(hit) = self.lookup(path.as_str(), &stat) {
+        if let Some(hit) = self.lookup(path.as_str(), stat) {
             return Ok(Digest::blake3(hit));
         }
         let hashed_at_ns = now_ns();
         let digest = hash_file(&path.under(root), stat.size)?;
-        self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
+        self.insert(path.as_str(), Entry { stat: *stat, hashed_at_ns, digest: *digest.as_bytes() });
         Ok(digest)
     }
 
@@ -159,11 +128,10 @@ impl StatCache {
     pub fn record(&self, path: &RelPath, stat: &FileStat, digest: &Digest, hashed_at: SystemTime) {
         let hashed_at_ns =
             hashed_at.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0);
-        let stat = stat_entry(stat);
-        self.insert(path.as_str(), Entry { hashed_at_ns, digest: *digest.as_bytes(), ..stat });
+        self.insert(path.as_str(), Entry { stat: *stat, hashed_at_ns, digest: *digest.as_bytes() });
     }
 
-    fn lookup(&self, path: &str, stat: &Entry) -> Option<[u8; 32]> {
+    fn lookup(&self, path: &str, stat: &FileStat) -> Option<[u8; 32]> {
         if self.has_fresh.load(Ordering::Acquire) {
             let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
             if let Some(entry) = fresh.get(path) {
@@ -179,20 +147,13 @@ impl StatCache {
     /// hashing or writing it (`None` when it did not look at that file). A run's own
     /// observations, so that others (the git check) need not stat the same files again.
     pub fn seen_stat(&self, path: &str) -> Option<FileStat> {
-        let seen = |e: &Entry| FileStat {
-            size: e.size,
-            mtime_ns: e.mtime_ns,
-            ctime_ns: e.ctime_ns,
-            inode: e.inode,
-            mode: e.mode,
-        };
         if self.has_fresh.load(Ordering::Acquire) {
             let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
             if let Some(entry) = fresh.get(path) {
-                return Some(seen(entry));
+                return Some(entry.stat);
             }
         }
-        self.loaded.get(path).filter(|(i, _)| self.loaded.was_seen(*i)).map(|(_, e)| seen(&e))
+        self.loaded.get(path).filter(|(i, _)| self.loaded.was_seen(*i)).map(|(_, e)| e.stat)
     }
 
     fn insert(&self, path: &str, entry: Entry) {
@@ -216,8 +177,7 @@ impl StatCache {
         let mut all: Vec<(&str, &Entry)> =
             loaded.iter().map(|(k, e)| (*k, e)).chain(fresh.iter().map(|(k, e)| (k.as_str(), e))).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
-        let bytes = encode(&all);
-        crate::write_atomically(path, &bytes, crate::Durability::Synced)
+        crate::write_atomically(path, &seal(encode(&all)), crate::Durability::Synced)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The stat cache's file format, and the read-only table a loaded file becomes.
 //!
 //! On disk: `ATSTSC01`, a little-endian `u64` entry count, then per entry (sorted by path)
-//! a `u32` path length, the path and [`ENTRY_LEN`] bytes of fixed fields, and finally a
-//! BLAKE3 of everything before it, so a truncated or corrupt file is detected.
+//! a `u32` path length, the path and [`ENTRY_LEN`] bytes of fixed fields. The file is
+//! sealed (`sealed_file`): it ends with a BLAKE3 of everything before it, so a truncated
+//! or corrupt file is detected before it is decoded here.
 //!
 //! A loaded table keeps the file's bytes as they were read and indexes them by a 64-bit
 //! hash of each path: no allocation per entry, which on a workspace of 100k files is most
@@ -13,47 +14,36 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::FileStat;
 use crate::path_hasher::{PathHashBuilder, hash_path};
 
 const MAGIC: &[u8; 8] = b"ATSTSC01";
 /// Bytes of an entry after its path: size, mtime, ctime, inode, mode, hashing time, digest.
-const ENTRY_LEN: usize = 8 + 8 + 8 + 8 + 4 + 8 + 32;
+const ENTRY_LEN: usize = FileStat::ENCODED_LEN + 8 + 32;
 
 /// What the stat cache knows about one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
-    pub(crate) size: u64,
-    pub(crate) mtime_ns: i64,
-    pub(crate) ctime_ns: i64,
-    pub(crate) inode: u64,
-    pub(crate) mode: u32,
+    /// The file's stat when it was hashed.
+    pub(crate) stat: FileStat,
     pub(crate) hashed_at_ns: i64,
     pub(crate) digest: [u8; 32],
 }
 
 impl Entry {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.size.to_le_bytes());
-        out.extend_from_slice(&self.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&self.ctime_ns.to_le_bytes());
-        out.extend_from_slice(&self.inode.to_le_bytes());
-        out.extend_from_slice(&self.mode.to_le_bytes());
+        self.stat.encode(out);
         out.extend_from_slice(&self.hashed_at_ns.to_le_bytes());
         out.extend_from_slice(&self.digest);
     }
 
     /// The entry in `bytes`, which holds exactly [`ENTRY_LEN`] bytes.
     fn decode(bytes: &[u8]) -> Self {
-        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
-        let i64_at = |at: usize| i64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+        let (stat, rest) = bytes.split_at(FileStat::ENCODED_LEN);
         Self {
-            size: u64_at(0),
-            mtime_ns: i64_at(8),
-            ctime_ns: i64_at(16),
-            inode: u64_at(24),
-            mode: u32::from_le_bytes(bytes[32..36].try_into().expect("four bytes")),
-            hashed_at_ns: i64_at(36),
-            digest: bytes[44..76].try_into().expect("32 bytes"),
+            stat: FileStat::decode(stat).expect("an entry holds a whole stat"),
+            hashed_at_ns: i64::from_le_bytes(rest[..8].try_into().expect("eight bytes")),
+            digest: rest[8..40].try_into().expect("32 bytes"),
         }
     }
 }
@@ -70,8 +60,6 @@ pub(crate) fn encode(entries: &[(&str, &Entry)]) -> Vec<u8> {
         out.extend_from_slice(path.as_bytes());
         entry.encode(&mut out);
     }
-    let check = blake3::hash(&out);
-    out.extend_from_slice(check.as_bytes());
     out
 }
 
@@ -89,16 +77,10 @@ pub(crate) struct StatTable {
 }
 
 impl StatTable {
-    /// The table of a stat-cache file, or `None` when the bytes are not one (wrong magic,
-    /// truncated, failed checksum, inconsistent lengths).
-    pub(crate) fn decode(mut bytes: Vec<u8>) -> Option<Self> {
-        let body_len = bytes.len().checked_sub(32)?;
-        // On two threads: 100k files make a 10 MB file, whose check would otherwise be
-        // much of the load.
-        if blake3::Hasher::new().update_rayon(&bytes[..body_len]).finalize().as_bytes() != &bytes[body_len..] {
-            return None;
-        }
-        bytes.truncate(body_len);
+    /// The table of a stat-cache file's (unsealed) body, or `None` when the bytes are not
+    /// one (wrong magic, truncated, inconsistent lengths).
+    pub(crate) fn decode(bytes: Vec<u8>) -> Option<Self> {
+        let body_len = bytes.len();
         if bytes.get(..8)? != MAGIC {
             return None;
         }
@@ -186,11 +168,13 @@ mod tests {
 
     fn entry(n: u8) -> Entry {
         Entry {
-            size: u64::from(n),
-            mtime_ns: -i64::from(n),
-            ctime_ns: i64::from(n) << 40,
-            inode: u64::MAX - u64::from(n),
-            mode: 0o100_644,
+            stat: FileStat {
+                size: u64::from(n),
+                mtime_ns: -i64::from(n),
+                ctime_ns: i64::from(n) << 40,
+                inode: u64::MAX - u64::from(n),
+                mode: 0o100_644,
+            },
             hashed_at_ns: 7,
             digest: [n; 32],
         }
@@ -221,24 +205,18 @@ mod tests {
     }
 
     #[test]
-    fn lengths_that_do_not_add_up_are_refused_even_with_a_valid_checksum() {
-        let good = encode(&[("a", &entry(1))]);
-        let body = &good[..good.len() - 32];
-        let reseal = |mut body: Vec<u8>| {
-            let check = blake3::hash(&body);
-            body.extend_from_slice(check.as_bytes());
-            body
-        };
-        let mut long_path = body.to_vec();
+    fn lengths_that_do_not_add_up_are_refused() {
+        let body = encode(&[("a", &entry(1))]);
+        let mut long_path = body.clone();
         long_path[16..20].copy_from_slice(&1000u32.to_le_bytes());
-        let mut huge_count = body.to_vec();
+        let mut huge_count = body.clone();
         huge_count[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        let mut trailing = body.to_vec();
+        let mut trailing = body.clone();
         trailing.push(0);
         for bad in [long_path, huge_count, trailing, body[..body.len() - 1].to_vec()] {
-            assert!(StatTable::decode(reseal(bad)).is_none());
+            assert!(StatTable::decode(bad).is_none());
         }
-        assert!(StatTable::decode(good[..good.len() - 1].to_vec()).is_none(), "checksum");
+        assert!(StatTable::decode(body).is_some());
     }
 
     #[test]
