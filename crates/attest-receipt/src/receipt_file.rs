@@ -85,7 +85,8 @@ impl ReceiptWriter {
         let signer = key.map(signer_ref);
         let tail = record.run_statement_tail(signer.as_ref());
         line.payload(&tail).map_err(err)?;
-        let whole = key.map(|_| [head.concat(), tail].concat());
+        // The signature covers the whole payload: joined (once) only for a signed receipt.
+        let whole = key.map(|_| head.iter().map(Vec::as_slice).chain([tail.as_slice()]).collect::<Vec<_>>().concat());
         let mut out = line.finish(whole.as_deref().zip(key)).map_err(err)?;
         for payload in record.step_statement_payloads(signer.as_ref()) {
             Envelope::write_line(&mut out, &payload, key).map_err(err)?;
