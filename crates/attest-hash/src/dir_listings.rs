@@ -137,11 +137,6 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
 }
 
 impl DirListings {
-    /// No listings.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Reads the listings at `path`: none when the file is missing; none and a warning
     /// when it is unreadable, corrupt or truncated.
     pub fn load(path: &Path) -> DirListingsLoad {
@@ -261,7 +256,7 @@ mod tests {
     fn listings_round_trip_and_are_trusted_only_while_the_directory_is_unchanged_and_settled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("listings.bin");
-        let listings = DirListings::new();
+        let listings = DirListings::default();
         assert!(!listings.is_dirty());
         let entries = vec![
             ("a.c".to_owned(), FileType::RegularFile),
@@ -298,7 +293,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("listings.bin");
         assert!(DirListings::load(&path).warning.is_none(), "missing: nothing to say");
-        let listings = DirListings::new();
+        let listings = DirListings::default();
         listings.record("src", stat(SECOND), 5 * SECOND, vec![("a".to_owned(), FileType::RegularFile)]);
         listings.save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
