@@ -292,16 +292,23 @@ impl FileSet {
                 if is_excluded(&base) {
                     continue;
                 }
+                // Usually a file (an output, a lock file): one `statx` says so; only a
+                // directory is opened and walked.
+                let stat = |base: &RelPath| stat_at(filter.root_dir(), base.as_str());
+                let meta = stat(&base).map_err(|e| filter.walk_error(Some(&base), e))?;
+                if !meta.as_ref().is_some_and(FileStat::is_dir) {
+                    files.push(Found { path: base, meta });
+                    continue;
+                }
                 match open_dir(filter.root_dir(), base.as_str()) {
                     Ok(dir) => walk_dir(filter, dir, Some(base), &mut |found| {
                         if !is_excluded(&found.path) {
                             files.push(found);
                         }
                     })?,
-                    // A file, a symlink (never followed) or nothing.
+                    // Replaced by a file, a symlink (never followed) or nothing since.
                     Err(Errno::NOTDIR | Errno::LOOP | Errno::NOENT) => {
-                        let meta =
-                            stat_at(filter.root_dir(), base.as_str()).map_err(|e| filter.walk_error(Some(&base), e))?;
+                        let meta = stat(&base).map_err(|e| filter.walk_error(Some(&base), e))?;
                         files.push(Found { path: base, meta });
                     }
                     Err(errno) => return Err(filter.walk_error(Some(&base), errno)),
