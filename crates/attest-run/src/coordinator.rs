@@ -1,5 +1,5 @@
 //! One coordinator owns the run state; a bounded pool of workers runs steps and reports
-//! back over a channel. Nothing about the graph is shared between threads.
+//! back through a [`Mailbox`]. Nothing about the graph is shared between threads.
 //!
 //! The coordinator keeps one step queued per worker beyond those running, so that a worker
 //! done with a step (a cache hit takes well under a millisecond) starts the next at once
@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use attest_exec::{Executor, Signal};
 use attest_hash::{Digest, DirListings, Manifest, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
+use crate::mailbox::{Mailbox, Received};
 use crate::stat_source::StatSource;
 use crate::step_runner::{StepRunner, StepRunnerParts, Upstream, error_chain};
 use crate::{
@@ -72,6 +72,17 @@ enum Message {
     Finished(usize, Box<StepReport>),
     /// A queued step a worker took after the run stopped starting steps.
     NotStarted(usize),
+    /// A worker ended (its jobs closed, or it panicked).
+    WorkerGone,
+}
+
+/// Tells the coordinator that its worker ended, however it ended.
+struct Leaving<'a>(&'a Mailbox<Message>);
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        self.0.send(Message::WorkerGone);
+    }
 }
 
 struct Job {
@@ -198,22 +209,17 @@ fn schedule(
     let mut terminated_at: HashMap<usize, Instant> = HashMap::new();
     let mut cancel_started: Option<Instant> = None;
     let mut killed = false;
-    let (job_tx, job_rx) = mpsc::channel::<Job>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Message>();
+    let (jobs_box, done) = (Mailbox::<Job>::new(), Mailbox::<Message>::new());
+    let mut workers = jobs;
     std::thread::scope(|scope| {
         for worker in 0..jobs {
-            let done_tx = done_tx.clone();
-            let (job_rx, started_at, stopping) = (&job_rx, &started_at, &stopping);
+            let (jobs_box, done, started_at, stopping) = (&jobs_box, &done, &started_at, &stopping);
             scope.spawn(move || {
-                loop {
-                    let job = job_rx.lock().expect("job queue lock is never poisoned").recv();
-                    let Ok(job) = job else { break };
+                let _leaving = Leaving(done);
+                while let Some(job) = jobs_box.recv() {
                     // Ctrl-C may have come before the coordinator's next look at the flag.
                     if stopping.stopped() || interrupted.load(Ordering::SeqCst) {
-                        if done_tx.send(Message::NotStarted(job.step)).is_err() {
-                            break;
-                        }
+                        done.send(Message::NotStarted(job.step));
                         continue;
                     }
                     let _ = started_at[job.step].set(Instant::now());
@@ -224,13 +230,10 @@ fn schedule(
                     if fail_fast && !report.succeeded() && report.status != StepStatus::Cancelled {
                         stopping.stop(Stop::FailFast(format!("--fail-fast after `{}` failed", report.step)));
                     }
-                    if done_tx.send(Message::Finished(job.step, Box::new(report))).is_err() {
-                        break;
-                    }
+                    done.send(Message::Finished(job.step, Box::new(report)));
                 }
             });
         }
-        drop(done_tx);
         let finish = |reports: &mut Vec<StepReport>, report: StepReport| {
             runner.reporter.report(RunEvent::StepFinished(&report));
             reports.push(report);
@@ -267,9 +270,7 @@ fn schedule(
                     })
                     .collect();
                 running.insert(step, pipeline.steps[step].timeout);
-                if job_tx.send(Job { step, upstream }).is_err() {
-                    break;
-                }
+                jobs_box.send(Job { step, upstream });
             }
             if running.is_empty() {
                 // Nothing running and nothing could start: only possible when cancelled.
@@ -283,8 +284,8 @@ fn schedule(
                     break;
                 }
             }
-            match done_rx.recv_timeout(TICK) {
-                Ok(Message::Finished(step, report)) => {
+            match done.recv_timeout(TICK) {
+                Received::Item(Message::Finished(step, report)) => {
                     running.remove(&step);
                     terminated_at.remove(&step);
                     let ok = report.succeeded();
@@ -315,7 +316,7 @@ fn schedule(
                         }
                     }
                 }
-                Ok(Message::NotStarted(step)) => {
+                Received::Item(Message::NotStarted(step)) => {
                     running.remove(&step);
                     let name = &pipeline.steps[step].name;
                     finish(&mut reports, StepReport::unfinished(name, stopping.unstarted_status()));
@@ -327,7 +328,15 @@ fn schedule(
                         );
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Only a panic ends a worker before its jobs are closed: the scope passes
+                // it on once the others are done.
+                Received::Item(Message::WorkerGone) => {
+                    workers -= 1;
+                    if workers == 0 {
+                        break;
+                    }
+                }
+                Received::TimedOut => {
                     let now = Instant::now();
                     for (&step, timeout) in &running {
                         let started = started_at[step].get();
@@ -346,10 +355,10 @@ fn schedule(
                         }
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Received::Closed => break,
             }
         }
-        drop(job_tx);
+        jobs_box.close();
     });
     reports
 }
