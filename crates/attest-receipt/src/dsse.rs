@@ -25,76 +25,6 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Input bytes per encoding task: a multiple of three.
-const PIECE: usize = 3 << 18;
-
-/// Standard base64 of `pieces` laid end to end, but for the last `len % 3` bytes, which
-/// are returned apart (the payload's next bytes continue them). The pieces are never
-/// joined: base64 of a whole is the base64 of its groups of three bytes, so each task
-/// encodes the groups that start in its part of a piece (a group that straddles a border
-/// takes its last bytes from the next pieces), on every core, into one buffer.
-fn encode_pieces(pieces: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
-    use rayon::prelude::*;
-    let total: usize = pieces.iter().map(|p| p.len()).sum();
-    let whole = total / 3 * 3;
-    let mut out = vec![0; whole / 3 * 4];
-    let encode = |from: &[u8], to: &mut [u8]| {
-        let written = STANDARD.encode_slice(from, to).expect("the output is sized for its base64");
-        debug_assert_eq!(written, to.len());
-    };
-    // Whole groups inside one piece, by where their base64 goes.
-    let mut inside: Vec<(usize, &[u8])> = Vec::new();
-    let mut start = 0;
-    for (i, piece) in pieces.iter().enumerate() {
-        let end = start + piece.len();
-        let first = start.next_multiple_of(3);
-        let inner_end = end.min(whole) / 3 * 3;
-        if first < inner_end {
-            let groups = &piece[first - start..inner_end - start];
-            inside.extend(groups.chunks(PIECE).enumerate().map(|(k, part)| ((first + k * PIECE) / 3 * 4, part)));
-        }
-        let straddling = first.max(inner_end);
-        if straddling < end && straddling < whole {
-            let mut group = [0; 3];
-            let (mut piece_at, mut byte_at) = (i, straddling - start);
-            for byte in &mut group {
-                while byte_at >= pieces[piece_at].len() {
-                    (piece_at, byte_at) = (piece_at + 1, 0);
-                }
-                *byte = pieces[piece_at][byte_at];
-                byte_at += 1;
-            }
-            encode(&group, &mut out[straddling / 3 * 4..straddling / 3 * 4 + 4]);
-        }
-        start = end;
-    }
-    let mut tasks = Vec::with_capacity(inside.len());
-    let mut rest: &mut [u8] = &mut out;
-    let mut at = 0;
-    for (to, from) in inside {
-        let (_, tail) = std::mem::take(&mut rest).split_at_mut(to - at);
-        let (mine, tail) = tail.split_at_mut(from.len() / 3 * 4);
-        tasks.push((from, mine));
-        (rest, at) = (tail, to + from.len() / 3 * 4);
-    }
-    if tasks.len() > 1 {
-        tasks.into_par_iter().for_each(|(from, to)| encode(from, to));
-    } else {
-        tasks.into_iter().for_each(|(from, to)| encode(from, to));
-    }
-    let mut carry = Vec::with_capacity(2);
-    let mut skip = whole;
-    for piece in pieces {
-        if skip >= piece.len() {
-            skip -= piece.len();
-        } else {
-            carry.extend_from_slice(&piece[skip..]);
-            skip = 0;
-        }
-    }
-    (out, carry)
-}
-
 /// An envelope line written while its payload is still being produced: the payload's
 /// base64 goes out piece by piece (the pieces need not be multiples of three bytes), and
 /// the signature, which needs the whole payload, comes last.
@@ -111,25 +41,27 @@ impl<W: std::io::Write> EnvelopeWriter<W> {
         Ok(Self { out, carry: Vec::with_capacity(3) })
     }
 
-    /// Writes the base64 of the next `bytes` of the payload.
-    pub(crate) fn payload(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.payload_pieces(&[bytes])
-    }
-
-    /// Writes the base64 of the next bytes of the payload: `pieces`, end to end.
-    pub(crate) fn payload_pieces(&mut self, pieces: &[&[u8]]) -> std::io::Result<()> {
-        let mut all = Vec::with_capacity(pieces.len() + 1);
-        all.push(self.carry.as_slice());
-        all.extend_from_slice(pieces);
-        let (encoded, carry) = encode_pieces(&all);
+    /// Writes the base64 of the next `bytes` of the payload. Base64 encodes groups of
+    /// three bytes: a group that `bytes` leaves unfinished waits for the next call.
+    pub(crate) fn payload(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        if !self.carry.is_empty() {
+            let take = (3 - self.carry.len()).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() < 3 {
+                return Ok(());
+            }
+            let mut group = [0; 4];
+            STANDARD.encode_slice(&self.carry, &mut group).expect("four bytes hold a group's base64");
+            self.out.write_all(&group)?;
+            self.carry.clear();
+        }
+        let whole = bytes.len() / 3 * 3;
+        let mut encoded = vec![0; whole / 3 * 4];
+        STANDARD.encode_slice(&bytes[..whole], &mut encoded).expect("the output is sized for its base64");
         self.out.write_all(&encoded)?;
-        self.carry = carry;
+        self.carry.extend_from_slice(&bytes[whole..]);
         Ok(())
-    }
-
-    /// The writer the line goes to.
-    pub(crate) fn get_mut(&mut self) -> &mut W {
-        &mut self.out
     }
 
     /// Ends the line: the last payload bytes, the type and, for `signed` (the whole
@@ -283,21 +215,6 @@ mod tests {
         assert!(Envelope::new(b"x", None).signatures.is_empty());
     }
 
-    #[test]
-    fn large_payloads_encoded_in_pieces_equal_one_encoding() {
-        for len in [2 * PIECE - 1, 2 * PIECE, 2 * PIECE + 1, 2 * PIECE + 2, 5 * PIECE + 1, 7 * PIECE] {
-            let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            // Whole, and cut in pieces of every length mod 3 (some of a byte or none).
-            let cuts = [0, 1, 1, 2, PIECE + 1, PIECE + 1, 2 * PIECE - 2, len];
-            let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &payload[w[0].min(len)..w[1].min(len)]).collect();
-            for pieces in [vec![payload.as_slice()], pieces] {
-                let (encoded, carry) = encode_pieces(&pieces);
-                let whole = len / 3 * 3;
-                assert_eq!(encoded, STANDARD.encode(&payload[..whole]).into_bytes(), "{len} bytes");
-                assert_eq!(carry, &payload[whole..]);
-            }
-        }
-    }
     proptest! {
         /// PAE is injective over (type, body): different inputs never encode alike.
         #[test]
@@ -311,17 +228,14 @@ mod tests {
         fn a_payload_written_in_any_pieces_is_encoded_as_one(
             bytes in proptest::collection::vec(any::<u8>(), 0..200),
             cuts in proptest::collection::vec(0usize..200, 0..8),
-            calls in 1usize..4,
         ) {
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
             cuts.extend([0, bytes.len()]);
             cuts.sort_unstable();
             let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
             let mut line = EnvelopeWriter::start(Vec::new()).unwrap();
-            // The pieces spread over several calls, as a receipt's parts are.
-            let per_call = pieces.len().div_ceil(calls).max(1);
-            for group in pieces.chunks(per_call) {
-                line.payload_pieces(group).unwrap();
+            for piece in pieces {
+                line.payload(piece).unwrap();
             }
             let mut expected = Vec::new();
             Envelope::write_line(&mut expected, &bytes, None).unwrap();

@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::time::SystemTime;
+
 use crate::dsse::EnvelopeWriter;
-use crate::run_record::RunRecord;
-use crate::statement::SignerRef;
+use crate::run_record::{RunRecord, StatementHead, StepRecord};
+use crate::statement::{PipelineRef, SignerRef};
 use crate::timestamp::compact;
 use crate::{Envelope, KeyPair};
 
@@ -38,62 +40,111 @@ pub fn write_envelopes(out: &mut impl Write, record: &RunRecord, key: Option<&Ke
 
 /// Writes the receipt of `record` into `dir` (temp file, fsync, rename) and returns its path.
 pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
-    ReceiptWriter::start(dir, record)?.finish(record, key)
+    let mut writer =
+        ReceiptWriter::create(dir, &record.run_id, record.started, &record.pipeline, &record.requested_steps)?;
+    for step in &record.steps {
+        writer.add_step(step)?;
+    }
+    writer.finish(record, key)
 }
 
-/// A receipt written in two parts, so that most of it is on its way to the disk while the
-/// run still works out the rest: [`ReceiptWriter::start`] writes the run statement's large
-/// part (inputs and steps), which needs nothing but the steps' records, and
+/// A receipt written while its run goes, so that little is left to write and sync when
+/// the run ends: [`ReceiptWriter::create`] writes the run statement's opening,
+/// [`ReceiptWriter::add_step`] each step's input files as the step finishes (in the
+/// record's order), [`ReceiptWriter::end_steps`] the step list, and
 /// [`ReceiptWriter::finish`] the rest (the run, its environment, the subject, the
-/// signature and any step statements), then syncs and renames the file into place.
+/// signature and any step statements), then syncs the file and renames it into place.
+/// Until then the receipt is a temporary file, removed when the writer is dropped.
 pub struct ReceiptWriter {
     path: PathBuf,
     temp: tempfile::NamedTempFile,
-    line: EnvelopeWriter<std::io::BufWriter<attest_hash::EarlyWriteback>>,
-    /// The run statement's first part (in pieces), for the signature over the whole.
-    head: Vec<Vec<u8>>,
+    line: EnvelopeWriter<std::io::BufWriter<attest_hash::SyncedPieces>>,
+    /// The statement's first part, until the step list is written.
+    head: Option<StatementHead>,
+    /// The run statement so far, in the pieces written, for a signature over the whole.
+    written: Vec<Vec<u8>>,
+    /// Steps added.
+    steps: usize,
 }
 
 impl ReceiptWriter {
-    /// Creates the receipt of `record` in `dir` and writes its first part. Only the
-    /// steps of `record` are read here: its environment may still change before
-    /// [`ReceiptWriter::finish`].
-    pub fn start(dir: &Path, record: &RunRecord) -> Result<Self, ReceiptWriteError> {
-        let path = dir.join(format!("{}-{}{RECEIPT_SUFFIX}", compact(record.started), record.run_id));
+    /// Creates the receipt of the run `run_id` (its name holds `started`) in `dir` and
+    /// writes the run statement's opening, which names the pipeline and the steps asked
+    /// for.
+    pub fn create(
+        dir: &Path,
+        run_id: &str,
+        started: SystemTime,
+        pipeline: &PipelineRef,
+        requested_steps: &[String],
+    ) -> Result<Self, ReceiptWriteError> {
+        let path = dir.join(format!("{}-{run_id}{RECEIPT_SUFFIX}", compact(started)));
         let err = |source| ReceiptWriteError { path: path.clone(), source };
         fs_err::create_dir_all(dir).map_err(err)?;
         let temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
         // Receipts are public records: readable by everyone, unlike the 0600 temp file default.
         std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
         let file = temp.as_file().try_clone().map_err(err)?;
-        let out = std::io::BufWriter::with_capacity(1 << 20, attest_hash::EarlyWriteback::new(file));
-        let head = record.run_statement_head();
+        let out =
+            std::io::BufWriter::with_capacity(attest_hash::SyncedPieces::PIECE, attest_hash::SyncedPieces::new(file));
         let mut line = EnvelopeWriter::start(out).map_err(err)?;
-        let pieces: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
-        line.payload_pieces(&pieces).map_err(err)?;
-        // The rest waits for the run's last facts: send what is written on to the disk.
-        line.get_mut().flush().map_err(err)?;
-        line.get_mut().get_mut().start_writeback();
-        Ok(Self { path, temp, line, head })
+        let opening = StatementHead::opening(pipeline, requested_steps);
+        line.payload(&opening).map_err(err)?;
+        Ok(Self { path, temp, line, head: Some(StatementHead::default()), written: vec![opening], steps: 0 })
     }
 
-    /// Writes the rest of the receipt of `record`, signed by `key` when given, syncs it
-    /// and moves it into place; returns its path.
-    pub fn finish(self, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
-        let Self { path, temp, mut line, head } = self;
+    fn error(&self, source: std::io::Error) -> ReceiptWriteError {
+        ReceiptWriteError { path: self.path.clone(), source }
+    }
+
+    /// Writes the input files `step` adds to the receipt; the steps are added in the
+    /// order of the record [`ReceiptWriter::finish`] is given.
+    pub fn add_step(&mut self, step: &StepRecord) -> Result<(), ReceiptWriteError> {
+        let Some(head) = &mut self.head else {
+            return Err(self.error(std::io::Error::other("a step was added after the step list")));
+        };
+        let part = head.add_step(step);
+        self.line.payload(&part).map_err(|e| self.error(e))?;
+        self.written.push(part);
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Writes the step list, once every step is added (else [`ReceiptWriter::finish`]
+    /// does).
+    pub fn end_steps(&mut self) -> Result<(), ReceiptWriteError> {
+        if let Some(head) = self.head.take() {
+            let list = head.close();
+            self.line.payload(&list).map_err(|e| self.error(e))?;
+            self.written.push(list);
+        }
+        Ok(())
+    }
+
+    /// Writes the rest of the receipt of `record`, whose steps are those added, signed by
+    /// `key` when given, syncs it and moves it into place; returns its path.
+    pub fn finish(mut self, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
+        if self.steps != record.steps.len() {
+            let message = format!("{} steps were written for a run of {}", self.steps, record.steps.len());
+            return Err(self.error(std::io::Error::other(message)));
+        }
+        self.end_steps()?;
+        let Self { path, temp, mut line, mut written, .. } = self;
         let err = |source| ReceiptWriteError { path: path.clone(), source };
         let signer = key.map(signer_ref);
         let tail = record.run_statement_tail(signer.as_ref());
         line.payload(&tail).map_err(err)?;
-        // The signature covers the whole payload: joined (once) only for a signed receipt.
-        let whole = key.map(|_| head.iter().map(Vec::as_slice).chain([tail.as_slice()]).collect::<Vec<_>>().concat());
+        // The signature covers the whole payload: joined only for a signed receipt.
+        let whole = key.map(|_| {
+            written.push(tail);
+            written.concat()
+        });
         let mut out = line.finish(whole.as_deref().zip(key)).map_err(err)?;
         for payload in record.step_statement_payloads(signer.as_ref()) {
             Envelope::write_line(&mut out, &payload, key).map_err(err)?;
         }
-        out.flush().map_err(err)?;
-        drop(out);
-        temp.as_file().sync_all().map_err(err)?;
+        let file = out.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
         temp.persist(&path).map_err(|e| err(e.error))?;
         Ok(path)
     }

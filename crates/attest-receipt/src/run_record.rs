@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use attest_hash::Manifest;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Hex32;
@@ -215,12 +214,101 @@ impl StepRecord {
     }
 }
 
-/// Every step's input files, each once, in the order the steps name them.
-fn unique_inputs(steps: &[StepRecord]) -> Vec<(&str, Hex32)> {
-    let total = steps.iter().map(|step| step.inputs.len()).sum();
-    let mut seen: HashSet<&str, attest_hash::PathHashBuilder> =
-        HashSet::with_capacity_and_hasher(total, Default::default());
-    steps.iter().flat_map(StepRecord::input_files).filter(|(path, _)| seen.insert(path)).collect()
+/// A path of an input file already listed, by the manifest that holds it: the set of
+/// these finds a path again by its text without copying it.
+struct ListedPath {
+    manifest: Arc<Manifest>,
+    entry: usize,
+}
+
+impl ListedPath {
+    fn path(&self) -> &str {
+        self.manifest.entries()[self.entry].path.as_str()
+    }
+}
+
+impl PartialEq for ListedPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.path() == other.path()
+    }
+}
+
+impl Eq for ListedPath {}
+
+impl std::hash::Hash for ListedPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.path().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for ListedPath {
+    fn borrow(&self) -> &str {
+        self.path()
+    }
+}
+
+/// The run statement's first part (see [`crate::Statement`] for the order), built one
+/// step at a time in the record's order, so that a run can write most of its receipt
+/// while its later steps still run: [`StatementHead::opening`], then what
+/// [`StatementHead::add_step`] returns for each step (the step's input files that no
+/// earlier step named, each once, where a step first names it), then
+/// [`StatementHead::close`] (the step list).
+#[derive(Default)]
+pub(crate) struct StatementHead {
+    /// Every input file listed so far.
+    listed: HashSet<ListedPath, attest_hash::PathHashBuilder>,
+    /// The step list's elements so far.
+    steps: Vec<u8>,
+    /// Whether a step was added.
+    any_step: bool,
+}
+
+impl StatementHead {
+    /// The statement's JSON up to the first resolved dependency.
+    pub(crate) fn opening(pipeline: &PipelineRef, requested_steps: &[String]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
+        field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);
+        field(&mut out, b",\"predicate\":{\"buildDefinition\":{\"buildType\":", &BUILD_TYPE);
+        field(&mut out, b",\"externalParameters\":", &ExternalView { pipeline, steps: requested_steps });
+        out.extend_from_slice(b",\"resolvedDependencies\":[");
+        out
+    }
+
+    /// Adds the next step: returns the resolved dependencies it adds, as JSON array
+    /// elements that follow the earlier ones; its entry in the step list waits for
+    /// [`StatementHead::close`].
+    pub(crate) fn add_step(&mut self, step: &StepRecord) -> Vec<u8> {
+        let mut out = Vec::with_capacity(step.inputs.len() * 128);
+        self.listed.reserve(step.inputs.len());
+        for (entry, file) in step.inputs.entries().iter().enumerate() {
+            let Some(digest) = &file.digest else { continue };
+            let path = file.path.as_str();
+            if self.listed.contains(path) {
+                continue;
+            }
+            if !self.listed.is_empty() {
+                out.push(b',');
+            }
+            self.listed.insert(ListedPath { manifest: Arc::clone(&step.inputs), entry });
+            write_dependency(path, Hex32(*digest.as_bytes()), &mut out);
+        }
+        if self.any_step {
+            self.steps.push(b',');
+        }
+        self.any_step = true;
+        json(&mut self.steps, &step.view());
+        out
+    }
+
+    /// The rest of the first part: the end of the dependencies and the step list.
+    pub(crate) fn close(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.steps.len() + 64);
+        out.extend_from_slice(b"],\"internalParameters\":{\"steps\":[");
+        out.extend_from_slice(&self.steps);
+        out.push(b']');
+        out
+    }
 }
 
 /// `value` as compact JSON, appended to `out`.
@@ -230,10 +318,9 @@ fn json(out: &mut Vec<u8>, value: &impl Serialize) {
 
 /// A resolved dependency as serde writes it, without serde's per-byte machinery for the
 /// common name that needs no escaping (a receipt can list a hundred thousand).
-fn write_dependency(input: &(&str, Hex32), out: &mut Vec<u8>) {
-    let (path, blake3) = input;
+fn write_dependency(path: &str, blake3: Hex32, out: &mut Vec<u8>) {
     if path.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        return json(out, &dependency(input));
+        return json(out, &dependency(path, blake3));
     }
     out.extend_from_slice(b"{\"name\":\"");
     out.extend_from_slice(path.as_bytes());
@@ -242,73 +329,31 @@ fn write_dependency(input: &(&str, Hex32), out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}}");
 }
 
-/// The elements of a JSON array of `items`, each written by `render`, in pieces (the
-/// array's text is the pieces end to end, between `[` and `]`) rendered in chunks on every
-/// core: several per core, as items differ in size (a step lists anywhere from none to
-/// thousands of inputs). The pieces are not joined: the receipt encodes and writes them
-/// as they are.
-fn json_elements<T: Sync>(items: &[T], render: impl Fn(&T, &mut Vec<u8>) + Sync) -> Vec<Vec<u8>> {
-    let chunk = items.len().div_ceil(rayon::current_num_threads() * 8).max(1);
-    items
-        .par_chunks(chunk)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut part = Vec::with_capacity(chunk.len() * 128);
-            for (j, item) in chunk.iter().enumerate() {
-                // Every element but the array's first has a comma before it.
-                if i > 0 || j > 0 {
-                    part.push(b',');
-                }
-                render(item, &mut part);
-            }
-            part
-        })
-        .collect()
-}
-
 /// `prefix` (the JSON text before a field's value) and the value.
 fn field(out: &mut Vec<u8>, prefix: &[u8], value: &impl Serialize) {
     out.extend_from_slice(prefix);
     json(out, value);
 }
 
-fn dependency<'a>((path, blake3): &(&'a str, Hex32)) -> ResourceView<'a> {
+fn dependency(path: &str, blake3: Hex32) -> ResourceView<'_> {
     ResourceView {
         name: Cow::Borrowed(path),
-        digest: DigestSet::blake3(*blake3),
+        digest: DigestSet::blake3(blake3),
         media_type: None,
         annotations: AnnotationsView { blake3: None, step: None },
     }
 }
 
 impl RunRecord {
-    /// The statement's JSON up to the end of its step list, in pieces (its text is the
-    /// pieces end to end): the large part, which needs nothing the run works out after its
-    /// steps (see [`crate::Statement`] for the order). The two long lists (every input
-    /// file; the steps with their input names) are rendered on every core.
-    fn statement_head(&self, steps: &[StepRecord]) -> Vec<Vec<u8>> {
-        let inputs = unique_inputs(steps);
-        let (dependencies, step_list) = rayon::join(
-            || json_elements(&inputs, write_dependency),
-            || json_elements(steps, |step, out| json(out, &step.view())),
-        );
-        let mut out = Vec::with_capacity(4096);
-        field(&mut out, b"{\"_type\":", &STATEMENT_TYPE);
-        field(&mut out, b",\"predicateType\":", &SLSA_PROVENANCE);
-        field(&mut out, b",\"predicate\":{\"buildDefinition\":{\"buildType\":", &BUILD_TYPE);
-        field(
-            &mut out,
-            b",\"externalParameters\":",
-            &ExternalView { pipeline: &self.pipeline, steps: &self.requested_steps },
-        );
-        out.extend_from_slice(b",\"resolvedDependencies\":[");
-        let mut pieces = Vec::with_capacity(dependencies.len() + step_list.len() + 3);
-        pieces.push(out);
-        pieces.extend(dependencies);
-        pieces.push(b"],\"internalParameters\":{\"steps\":[".to_vec());
-        pieces.extend(step_list);
-        pieces.push(b"]".to_vec());
-        pieces
+    /// The statement's JSON up to the end of its step list (see [`StatementHead`]).
+    fn statement_head(&self, steps: &[StepRecord]) -> Vec<u8> {
+        let mut head = StatementHead::default();
+        let mut out = StatementHead::opening(&self.pipeline, &self.requested_steps);
+        for step in steps {
+            out.extend_from_slice(&head.add_step(step));
+        }
+        out.extend_from_slice(&head.close());
+        out
     }
 
     /// The rest of the statement after [`RunRecord::statement_head`]: the run, the
@@ -350,17 +395,12 @@ impl RunRecord {
     /// The statement about `steps`, as JSON: [`RunRecord::statement_head`] and
     /// [`RunRecord::statement_tail`].
     fn statement_json(&self, scope: Scope, steps: &[StepRecord], signer: Option<&SignerRef>) -> Vec<u8> {
-        let mut pieces = self.statement_head(steps);
-        pieces.push(self.statement_tail(scope, steps, signer));
-        pieces.concat()
+        let mut out = self.statement_head(steps);
+        out.extend_from_slice(&self.statement_tail(scope, steps, signer));
+        out
     }
 
-    /// The run statement's first part, in pieces: see [`crate::ReceiptWriter`].
-    pub(crate) fn run_statement_head(&self) -> Vec<Vec<u8>> {
-        self.statement_head(&self.steps)
-    }
-
-    /// The run statement's rest, after [`RunRecord::run_statement_head`].
+    /// The run statement's rest, after its [`StatementHead`].
     pub(crate) fn run_statement_tail(&self, signer: Option<&SignerRef>) -> Vec<u8> {
         self.statement_tail(Scope::Run, &self.steps, signer)
     }
@@ -549,9 +589,15 @@ mod tests {
                 })
                 .collect()
         };
-        let names = |steps: &[StepRecord]| -> Vec<String> {
-            unique_inputs(steps).iter().map(|(p, _)| (*p).to_owned()).collect()
+        // The resolved dependencies the steps add, one after the other.
+        let listed = |steps: &[StepRecord]| -> Vec<(String, String)> {
+            let mut head = StatementHead::default();
+            let elements: Vec<u8> = steps.iter().flat_map(|step| head.add_step(step)).collect();
+            let list: Vec<serde_json::Value> = serde_json::from_slice(&[b"[", &elements[..], b"]"].concat()).unwrap();
+            let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+            list.iter().map(|d| (text(&d["name"]), text(&d["digest"]["blake3"]))).collect()
         };
+        let names = |steps: &[StepRecord]| -> Vec<String> { listed(steps).into_iter().map(|(name, _)| name).collect() };
         // Named out of path order by the steps: kept in the steps' order.
         let disjoint = with_inputs(&[&["b/1", "b/2"], &[], &["a/1", "a/9"], &["c/1"]]);
         assert_eq!(names(&disjoint), ["b/1", "b/2", "a/1", "a/9", "c/1"]);
@@ -559,7 +605,7 @@ mod tests {
         assert_eq!(names(&border), ["a/1", "b/1", "c/1"]);
         let inside = with_inputs(&[&["a/1", "c/1"], &["b/1"], &["a/1", "b/1", "d/1"]]);
         assert_eq!(names(&inside), ["a/1", "c/1", "b/1", "d/1"]);
-        assert_eq!(unique_inputs(&inside)[0].1, Hex32([0; 32]), "the first step to name a file gives its digest");
+        assert_eq!(listed(&inside)[0].1, "00".repeat(32), "the first step to name a file gives its digest");
     }
 
     /// A file name with quotes, a newline, a control character and non-ASCII text.
@@ -594,25 +640,33 @@ mod tests {
         assert_eq!(statement.steps()[2].inputs[4999], ESCAPED);
     }
 
-    /// The receipt written in two parts, its environment set in between (as a run does),
-    /// is byte for byte the receipt of the finished record written at once, signed or
-    /// not, and with large payloads whose parts are not multiples of three bytes long.
+    /// The receipt written step by step, its environment set at the end (as a run
+    /// does), is byte for byte the receipt of the finished record written at once, signed
+    /// or not, and with large payloads whose parts are not multiples of three bytes long.
     #[test]
-    fn a_receipt_written_in_two_parts_equals_one_written_at_once() {
+    fn a_receipt_written_step_by_step_equals_one_written_at_once() {
         let key = crate::KeyPair::generate().unwrap();
         for (inputs, key) in [(0, None), (3, Some(&key)), (40_000, None), (40_001, Some(&key))] {
             let mut steps: Vec<StepRecord> = ["a", "b", "c"].iter().map(|n| step(n, "succeeded", true)).collect();
             steps[1].inputs = files((0..inputs).map(|n| (format!("d/f{n}"), Hex32([(n % 7) as u8; 32]))));
             let mut finished = record(steps);
             finished.sign_all_steps = key.is_some();
-            let mut started = finished.clone();
-            started.environment.git = None;
-            started.environment.kernel = Some("not yet".to_owned());
             let mut expected = Vec::new();
             crate::write_envelopes(&mut expected, &finished, key).unwrap();
 
             let dir = tempfile::tempdir().unwrap();
-            let writer = crate::ReceiptWriter::start(dir.path(), &started).unwrap();
+            let (run_id, started) = (&finished.run_id, finished.started);
+            let mut writer = crate::ReceiptWriter::create(
+                dir.path(),
+                run_id,
+                started,
+                &finished.pipeline,
+                &finished.requested_steps,
+            )
+            .unwrap();
+            for step in &finished.steps {
+                writer.add_step(step).unwrap();
+            }
             let path = writer.finish(&finished, key).unwrap();
             assert!(std::fs::read(&path).unwrap() == expected, "{inputs} inputs, signed: {}", key.is_some());
             let (envelope, statement) = crate::read_run_statement(&String::from_utf8(expected).unwrap()).unwrap();

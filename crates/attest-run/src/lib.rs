@@ -5,8 +5,9 @@
 //! - [`run`]: the run itself; events go to a [`Reporter`], the result is a [`RunSummary`].
 //! - [`plan`]: `--dry-run` and `attest explain`, with no side effects.
 //! - [`CacheKey`], [`MissReason`], [`KeyRecord`]: what a key is made of, why it missed.
-//! - [`run_record`]: what the run's receipt records, from its summary and an
-//!   [`environment_probe`]; [`step_rows`]: what the run history records.
+//! - [`ReceiptFeed`]: the run's receipt, written while the run goes; [`run_record`]:
+//!   what it records, from the run's summary and an [`environment_probe`];
+//!   [`step_rows`]: what the run history records.
 //!
 //! The CLI owns signals and the environment: it passes the host environment and an
 //! interrupt flag in, so this crate never reads either itself.
@@ -22,8 +23,10 @@ mod git_index;
 mod history_rows;
 mod key_record;
 mod last_keys;
+mod mailbox;
 mod miss_reason;
 mod plan;
+mod receipt_feed;
 mod reproducibility;
 mod run_error;
 mod run_event;
@@ -47,11 +50,12 @@ pub use key_record::{KeyRecord, KeyRecords};
 pub(crate) use last_keys::LastKeys;
 pub use miss_reason::{MissReason, differences};
 pub use plan::{PlanEntry, Prediction, plan};
+pub use receipt_feed::{FedReceipt, PendingReceipt, ReceiptFeed};
 pub use reproducibility::{OutputDifference, Reproducibility};
 pub use run_error::RunError;
 pub use run_event::{CacheStatus, Failure, Reporter, RunEvent, StepReport, StepStatus};
 pub use run_metrics::run_metrics;
-pub use run_receipt::{ReceiptContext, run_record};
+pub use run_receipt::{ReceiptContext, pipeline_ref, run_record};
 pub use run_summary::{RunOptions, RunSummary};
 pub use step_runner::error_chain;
 pub use workspace::Workspace;

@@ -1,7 +1,6 @@
 //! From a finished run to its receipt: the [`RunRecord`] attest-receipt turns into
 //! statements, written to `.attest/receipts/`.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use attest_pipeline::Pipeline;
@@ -9,7 +8,6 @@ use attest_receipt::{
     DigestSet, EnvironmentSnapshot, Hex32, LogDigest, OutputFile, PipelineRef, RunRecord, StepParameters, StepRecord,
     seconds,
 };
-use rayon::prelude::*;
 
 use crate::{CacheStatus, RunSummary, StepReport, StepStatus, Workspace};
 
@@ -20,10 +18,8 @@ pub struct ReceiptContext<'a> {
     pub workspace: &'a Workspace,
     /// The pipeline that ran.
     pub pipeline: &'a Pipeline,
-    /// Its file, relative to the workspace root.
-    pub pipeline_path: String,
-    /// Its bytes.
-    pub pipeline_source: &'a [u8],
+    /// How the receipt names it ([`pipeline_ref`]).
+    pub pipeline_ref: PipelineRef,
     /// Steps named on the command line.
     pub requested_steps: &'a [String],
     /// The run id.
@@ -47,7 +43,13 @@ fn status_word(status: &StepStatus) -> &'static str {
     }
 }
 
-fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report: &StepReport) -> StepRecord {
+/// The receipt's record of step `index`, from its report.
+pub(crate) fn step_record(
+    pipeline: &Pipeline,
+    root: &std::path::Path,
+    index: usize,
+    report: &StepReport,
+) -> StepRecord {
     let step = &pipeline.steps[index];
     let inputs = report.inputs.clone().unwrap_or_default();
     let outputs = if report.succeeded() {
@@ -100,19 +102,26 @@ fn step_record(pipeline: &Pipeline, root: &std::path::Path, index: usize, report
     }
 }
 
-/// The record of a run: its selected steps in pipeline order.
-pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunRecord {
+/// The pipeline as the receipt names it: its name (else the workspace's), its file `path`
+/// (relative to the workspace root) and the digests of its `source`.
+pub fn pipeline_ref(workspace: &Workspace, pipeline: &Pipeline, path: &str, source: &[u8]) -> PipelineRef {
+    let name = pipeline.name.clone().unwrap_or_else(|| {
+        workspace.root.file_name().map_or_else(|| "pipeline".to_owned(), |n| n.to_string_lossy().into_owned())
+    });
+    PipelineRef {
+        name,
+        path: path.to_owned(),
+        digest: DigestSet {
+            sha256: Some(Hex32::from(&attest_hash::sha256_bytes(source))),
+            blake3: Some(Hex32::from(&pipeline.digest)),
+        },
+    }
+}
+
+/// The record of a run: its selected steps, `steps`, in pipeline order (as a
+/// [`crate::ReceiptFeed`] hands them over).
+pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary, steps: Vec<StepRecord>) -> RunRecord {
     let pipeline = context.pipeline;
-    let by_name: HashMap<&str, &StepReport> = summary.steps.iter().map(|r| (r.step.as_str(), r)).collect();
-    // On every core: each record copies its step's command, environment and outputs.
-    let steps = pipeline
-        .steps
-        .par_iter()
-        .enumerate()
-        .filter_map(|(index, step)| {
-            Some(step_record(pipeline, &context.workspace.root, index, by_name.get(step.name.as_str())?))
-        })
-        .collect();
     let status = if summary.interrupted {
         "interrupted"
     } else if summary.success() {
@@ -120,22 +129,12 @@ pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary) -> RunReco
     } else {
         "failed"
     };
-    let name = pipeline.name.clone().unwrap_or_else(|| {
-        context.workspace.root.file_name().map_or_else(|| "pipeline".to_owned(), |n| n.to_string_lossy().into_owned())
-    });
     RunRecord {
         run_id: context.run_id.clone(),
         started: context.started,
         finished: context.finished,
         status: status.to_owned(),
-        pipeline: PipelineRef {
-            name,
-            path: context.pipeline_path.clone(),
-            digest: DigestSet {
-                sha256: Some(Hex32::from(&attest_hash::sha256_bytes(context.pipeline_source))),
-                blake3: Some(Hex32::from(&pipeline.digest)),
-            },
-        },
+        pipeline: context.pipeline_ref.clone(),
         requested_steps: context.requested_steps.to_vec(),
         environment: context.environment.clone(),
         sign_all_steps: pipeline.attestation.sign_all_steps,

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 use attest_events::EventBus;
 use attest_exec::ProcessExecutor;
 use attest_receipt::ReceiptWriter;
-use attest_run::{EventReporter, Prediction, ReceiptContext, RunError, RunOptions, RunSummary, error_chain as chain};
+use attest_run::{
+    EventReporter, FedReceipt, PendingReceipt, Prediction, ReceiptContext, ReceiptFeed, RunError, RunOptions,
+    RunSummary, error_chain as chain,
+};
 use serde_json::json;
 
 use crate::args::{Format, IsolationLevel, RunArgs};
@@ -97,6 +100,12 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let selected: Vec<usize> = selected.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
     let started = SystemTime::now();
     let run_id = attest_receipt::new_run_id();
+    let pipeline_path = loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let pipeline_ref =
+        attest_run::pipeline_ref(&loaded.workspace, &loaded.pipeline, &pipeline_path, loaded.source.as_bytes());
+    // Written while the steps run (see `ReceiptFeed`).
+    let receipt =
+        ReceiptWriter::create(&loaded.workspace.receipts_dir(), &run_id, started, &pipeline_ref, &options.targets);
     let history = RunHistory::begin(&loaded, &run_id, started, &options, run_on_record, printer);
     let bus = EventBus::start(&loaded.pipeline.events, &loaded.workspace.root, &options.host_env, &run_id);
     if bus.wants("pipeline.started") {
@@ -122,10 +131,11 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
                 options.host_env.get("PATH").map(String::as_str),
             )
         });
-        let summary = execute(&loaded, &options, args, printer, &interrupted, &bus);
+        let feed = Feed { selected: &selected, receipt };
+        let summary = execute(&loaded, &options, args, printer, &interrupted, &bus, feed);
         (summary, snapshot.join())
     });
-    let summary = match summary {
+    let (summary, receipt) = match summary {
         Ok(summary) => summary,
         Err(err) => {
             bus.emit("pipeline.failed", None, json!({ "error": chain(err.as_ref()) }));
@@ -140,8 +150,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let context = ReceiptContext {
         workspace: &loaded.workspace,
         pipeline: &loaded.pipeline,
-        pipeline_path: loaded.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        pipeline_source: loaded.source.as_bytes(),
+        pipeline_ref,
         requested_steps: &options.targets,
         run_id: run_id.clone(),
         started,
@@ -154,22 +163,19 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         write_trace(&cwd.join(path), &summary, &context, printer);
     }
     if let Some(endpoint) = &args.metrics_endpoint {
-        let name = loaded.pipeline.name.clone().unwrap_or_else(|| context.pipeline_path.clone());
+        let name = loaded.pipeline.name.clone().unwrap_or_else(|| context.pipeline_ref.path.clone());
         let metrics = attest_run::run_metrics(&summary, &name, &context.run_id, context.finished);
         if let Err(err) = attest_events::push_metrics(endpoint, &metrics, METRICS_TIMEOUT) {
             printer.warn(&format!("failed to push metrics: {err}"));
         }
     }
-    // The receipt's large part (inputs and steps) is written while git's state is checked;
-    // the rest, which holds that state, follows.
-    let (mut record, started_receipt, environment) = std::thread::scope(|scope| {
-        let environment = scope.spawn(|| probe.finish(&summary));
-        let record = attest_run::run_record(&context, &summary);
-        let started_receipt = ReceiptWriter::start(&loaded.workspace.receipts_dir(), &record);
-        (record, started_receipt, environment.join())
-    });
-    record.environment = environment.map_err(snapshot_failed)?;
-    let receipt = started_receipt.and_then(|receipt| receipt.finish(&record, signing.as_ref().map(|s| &s.key)));
+    // The receipt's rest holds git's state, checked with the stats the run took while
+    // the receipt's step list is written.
+    let environment = probe.finish(&summary);
+    let (receipt, steps) = receipt.wait();
+    let mut record = attest_run::run_record(&context, &summary, steps);
+    record.environment = environment;
+    let receipt = receipt.and_then(|receipt| receipt.finish(&record, signing.as_ref().map(|s| &s.key)));
     let receipt_file = receipt.as_ref().ok().cloned();
     let receipt_path = receipt_file.as_deref().map(|p| relative(&loaded, p));
     let receipt_written = report_receipt(&loaded, args, printer, signing.as_ref(), receipt);
@@ -251,7 +257,7 @@ pub(crate) fn deliver(bus: EventBus, printer: Printer) -> bool {
 
 /// Writes the `--trace` file; a failure is a warning (the run itself is done).
 fn write_trace(path: &Path, summary: &RunSummary, context: &ReceiptContext<'_>, printer: Printer) {
-    let trace = attest_run::chrome_trace(summary, &context.pipeline_path, &context.run_id);
+    let trace = attest_run::chrome_trace(summary, &context.pipeline_ref.path, &context.run_id);
     let written = serde_json::to_vec(&trace)
         .map_err(std::io::Error::other)
         .and_then(|bytes| attest_hash::write_atomically(path, &bytes, attest_hash::Durability::Atomic));
@@ -302,7 +308,25 @@ fn report_receipt(
     true
 }
 
-/// Runs the pipeline with the reporter `args` asks for and prints the summary.
+/// The receipt a run writes as it goes, and the steps it records.
+struct Feed<'a> {
+    selected: &'a [usize],
+    receipt: PendingReceipt,
+}
+
+impl Feed<'_> {
+    /// The reporter that feeds the receipt and passes every event on to `events`.
+    fn reporting_to<'a>(
+        self,
+        events: &'a dyn attest_run::Reporter,
+        loaded: &'a crate::settings::LoadedPipeline,
+    ) -> ReceiptFeed<'a> {
+        ReceiptFeed::new(events, &loaded.pipeline, &loaded.workspace.root, self.selected, self.receipt)
+    }
+}
+
+/// Runs the pipeline with the reporter `args` asks for, feeding the receipt, and prints
+/// the summary. Returns the summary and the receipt, its steps handed over.
 fn execute(
     loaded: &crate::settings::LoadedPipeline,
     options: &RunOptions,
@@ -310,26 +334,30 @@ fn execute(
     printer: Printer,
     interrupted: &AtomicBool,
     bus: &EventBus,
-) -> anyhow::Result<RunSummary> {
+    feed: Feed<'_>,
+) -> anyhow::Result<(RunSummary, FedReceipt)> {
+    let (workspace, pipeline) = (&loaded.workspace, &loaded.pipeline);
     Ok(match args.format {
         Format::Human => {
             let reporter = HumanReporter::new(printer, args.verbose, args.stream, args.quiet);
             let events = EventReporter::new(&reporter, bus);
-            let result =
-                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &events, interrupted);
+            let receipt = feed.reporting_to(&events, loaded);
+            let result = attest_run::run(workspace, pipeline, options, &ProcessExecutor, &receipt, interrupted);
             reporter.finish();
             let summary = result.map_err(run_error)?;
             if !args.quiet {
                 printer.info(&summary_line(&summary));
             }
-            summary
+            let receipt = receipt.finish(&summary);
+            (summary, receipt)
         }
         Format::Json => {
             let reporter = JsonReporter::new(printer, args.stream);
             let events = EventReporter::new(&reporter, bus);
-            let summary =
-                attest_run::run(&loaded.workspace, &loaded.pipeline, options, &ProcessExecutor, &events, interrupted)
-                    .map_err(run_error)?;
+            let receipt = feed.reporting_to(&events, loaded);
+            let summary = attest_run::run(workspace, pipeline, options, &ProcessExecutor, &receipt, interrupted)
+                .map_err(run_error)?;
+            let receipt = receipt.finish(&summary);
             reporter.emit(json!({
                 "event": "run_finished",
                 "success": summary.success(),
@@ -340,7 +368,7 @@ fn execute(
                 "skipped": summary.skipped,
                 "wall": (summary.wall.as_secs_f64() * 1000.0).round() / 1000.0,
             }));
-            summary
+            (summary, receipt)
         }
     })
 }
