@@ -84,13 +84,15 @@ impl ClassicView {
                 duration_secs: step.duration_secs,
                 cache_hit: step.cache_hit,
                 status: step.status.clone(),
-                inputs: step
-                    .inputs
-                    .iter()
+                // Ranges outside the dependencies list nothing here; `attest verify` says so.
+                inputs: statement
+                    .step_inputs(step)
+                    .unwrap_or_default()
+                    .into_iter()
                     .map(|path| FileHash {
-                        path: path.clone(),
+                        path: path.to_owned(),
                         hash: dependencies
-                            .get(path.as_str())
+                            .get(path)
                             .and_then(|d| d.digest.blake3)
                             .map_or_else(String::new, |h| format!("blake3:{h}")),
                     })

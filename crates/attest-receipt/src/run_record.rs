@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use attest_hash::Manifest;
@@ -138,7 +138,8 @@ struct StepView<'a> {
     cache_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     miss_reason: Option<&'a str>,
-    inputs: Seq<'a, &'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    input_ranges: &'a [[usize; 2]],
     outputs: Seq<'a, &'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reproducibility: Option<&'a crate::ReproducibilityClaim>,
@@ -167,13 +168,9 @@ struct BuilderView<'a> {
 }
 
 impl StepRecord {
-    /// The input files the receipt lists: those that exist (files and symlinks; a missing
-    /// one has no digest), with their BLAKE3, in path order.
-    pub fn input_files(&self) -> impl Iterator<Item = (&str, Hex32)> {
-        self.inputs.entries().iter().filter_map(|e| Some((e.path.as_str(), Hex32(*e.digest.as_ref()?.as_bytes()))))
-    }
-
-    fn view(&self) -> StepView<'_> {
+    /// The step as the step list records it, its input files being `input_ranges` of
+    /// the resolved dependencies.
+    fn view<'a>(&'a self, input_ranges: &'a [[usize; 2]]) -> StepView<'a> {
         let p = &self.parameters;
         StepView {
             name: &p.name,
@@ -188,7 +185,7 @@ impl StepRecord {
             cache_hit: p.cache_hit,
             cache_key: p.cache_key.as_deref(),
             miss_reason: p.miss_reason.as_deref(),
-            inputs: seq(move || self.input_files().map(|(path, _)| path)),
+            input_ranges,
             outputs: seq(move || self.outputs.iter().map(|o| o.path.as_str())),
             reproducibility: p.reproducibility.as_ref(),
             isolation: p.isolation.as_ref(),
@@ -214,7 +211,7 @@ impl StepRecord {
     }
 }
 
-/// A path of an input file already listed, by the manifest that holds it: the set of
+/// A path of an input file already listed, by the manifest that holds it: the map of
 /// these finds a path again by its text without copying it.
 struct ListedPath {
     manifest: Arc<Manifest>,
@@ -252,11 +249,12 @@ impl std::borrow::Borrow<str> for ListedPath {
 /// while its later steps still run: [`StatementHead::opening`], then what
 /// [`StatementHead::add_step`] returns for each step (the step's input files that no
 /// earlier step named, each once, where a step first names it), then
-/// [`StatementHead::close`] (the step list).
+/// [`StatementHead::close`] (the step list, each step's input files as ranges of the
+/// resolved dependencies).
 #[derive(Default)]
 pub(crate) struct StatementHead {
-    /// Every input file listed so far.
-    listed: HashSet<ListedPath, attest_hash::PathHashBuilder>,
+    /// Every input file listed so far, with its index in the list.
+    listed: HashMap<ListedPath, usize, attest_hash::PathHashBuilder>,
     /// The step list's elements so far.
     steps: Vec<u8>,
     /// Whether a step was added.
@@ -280,24 +278,33 @@ impl StatementHead {
     /// [`StatementHead::close`].
     pub(crate) fn add_step(&mut self, step: &StepRecord) -> Vec<u8> {
         let mut out = Vec::with_capacity(step.inputs.len() * 128);
+        let mut ranges: Vec<[usize; 2]> = Vec::new();
         self.listed.reserve(step.inputs.len());
         for (entry, file) in step.inputs.entries().iter().enumerate() {
             let Some(digest) = &file.digest else { continue };
             let path = file.path.as_str();
-            if self.listed.contains(path) {
-                continue;
+            let index = match self.listed.get(path) {
+                Some(&index) => index,
+                None => {
+                    let index = self.listed.len();
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    self.listed.insert(ListedPath { manifest: Arc::clone(&step.inputs), entry }, index);
+                    write_dependency(path, Hex32(*digest.as_bytes()), &mut out);
+                    index
+                }
+            };
+            match ranges.last_mut() {
+                Some(range) if range[1] == index => range[1] += 1,
+                _ => ranges.push([index, index + 1]),
             }
-            if !self.listed.is_empty() {
-                out.push(b',');
-            }
-            self.listed.insert(ListedPath { manifest: Arc::clone(&step.inputs), entry });
-            write_dependency(path, Hex32(*digest.as_bytes()), &mut out);
         }
         if self.any_step {
             self.steps.push(b',');
         }
         self.any_step = true;
-        json(&mut self.steps, &step.view());
+        json(&mut self.steps, &step.view(&ranges));
         out
     }
 
@@ -478,6 +485,7 @@ mod tests {
                 cache_key: Some("blake3:ab".to_owned()).filter(|_| with_log),
                 miss_reason: Some("input changed: ä.txt".to_owned()).filter(|_| with_log),
                 inputs: Vec::new(),
+                input_ranges: Vec::new(),
                 outputs: Vec::new(),
                 reproducibility: (name == "a").then(|| crate::ReproducibilityClaim {
                     verified: true,
@@ -570,7 +578,8 @@ mod tests {
         }
         let run: Statement = serde_json::from_slice(&payloads[0]).unwrap();
         assert_eq!(run.predicate.build_definition.resolved_dependencies.len(), 2, "inputs shared by steps appear once");
-        assert_eq!(run.steps()[0].inputs, ["shared", "src/ä.txt"], "in path order");
+        assert_eq!(run.step_inputs(&run.steps()[0]).unwrap(), ["shared", "src/ä.txt"], "in path order");
+        assert_eq!(run.steps()[1].input_ranges, [[0, 2]], "the second step names the same two files");
         assert_eq!(run.predicate.run_details.byproducts.len(), 3);
     }
 
@@ -635,9 +644,13 @@ mod tests {
         let mut expected: Vec<String> = (0..10_000).filter(|&n| n != 9000).map(|n| format!("f{n:05}")).collect();
         expected.push(ESCAPED.to_owned());
         assert_eq!(names, expected, "each file once, where a step first names it");
-        assert_eq!(statement.steps()[1].inputs.len(), 5000);
-        assert_eq!(statement.steps()[2].inputs[4998], "f09999");
-        assert_eq!(statement.steps()[2].inputs[4999], ESCAPED);
+        let inputs = |i: usize| statement.step_inputs(&statement.steps()[i]).unwrap();
+        assert_eq!(inputs(1).len(), 5000);
+        assert_eq!(inputs(2)[4998], "f09999");
+        assert_eq!(inputs(2)[4999], ESCAPED);
+        // Files an earlier step listed and the step's own new ones, in one range each.
+        assert_eq!(statement.steps()[1].input_ranges, [[2500, 7500]]);
+        assert_eq!(statement.steps()[2].input_ranges, [[5000, 10_000]]);
     }
 
     /// The receipt written step by step, its environment set at the end (as a run

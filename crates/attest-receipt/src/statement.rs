@@ -231,8 +231,15 @@ pub struct StepParameters {
     /// Why the cache missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_reason: Option<String>,
-    /// Input files (digests in `resolvedDependencies`).
+    /// Input files by name, as receipts before `input_ranges` list them (their digests
+    /// are in `resolvedDependencies`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
+    /// Input files, as ranges `[start, end)` of indices into `resolvedDependencies`
+    /// (which lists each file of the run once): the files are those of the ranges, in
+    /// order. A step's own files are listed together, so a few ranges name thousands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_ranges: Vec<[usize; 2]>,
     /// Output files (digests in `subject`).
     pub outputs: Vec<String>,
     /// Whether a second build reproduced the outputs bit for bit (when one was made).
@@ -438,6 +445,17 @@ impl Statement {
     /// The steps it records.
     pub fn steps(&self) -> &[StepParameters] {
         &self.predicate.build_definition.internal_parameters.steps
+    }
+
+    /// The input files of `step` by name: its `inputs`, then the files its
+    /// `input_ranges` name. `None` when a range is not one of `resolvedDependencies`.
+    pub fn step_inputs<'a>(&'a self, step: &'a StepParameters) -> Option<Vec<&'a str>> {
+        let dependencies = &self.predicate.build_definition.resolved_dependencies;
+        let mut names: Vec<&str> = step.inputs.iter().map(String::as_str).collect();
+        for &[start, end] in &step.input_ranges {
+            names.extend(dependencies.get(start..end)?.iter().map(|d| d.name.as_str()));
+        }
+        Some(names)
     }
 
     /// The subjects by name (for lookups in receipts of many files).

@@ -445,6 +445,16 @@ fn outputs_check(run: Option<&Statement>, workspace: &Path) -> Check {
     mismatch_check("outputs", expected, mismatches, run.subject.len())
 }
 
+/// `step` of `statement` with its input files by name: each statement numbers its input
+/// ranges in its own dependency list. `None` when a range is outside that list.
+fn by_input_names(
+    statement: &Statement,
+    step: &crate::statement::StepParameters,
+) -> Option<crate::statement::StepParameters> {
+    let inputs = statement.step_inputs(step)?.into_iter().map(str::to_owned).collect();
+    Some(crate::statement::StepParameters { inputs, input_ranges: Vec::new(), ..step.clone() })
+}
+
 fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
     let expected = "step statements match the run, and each step's inputs match its upstream outputs";
     let Some(run) = run else { return Check::new("step_chain", CheckStatus::Fail, expected, "no run statement") };
@@ -459,12 +469,17 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
         .filter_map(|s| Some((s.name.as_str(), (s.annotations.step.as_deref()?, s.annotations.blake3?))))
         .collect();
     for step in &params.steps {
-        for input in &step.inputs {
-            let Some((producer, blake3)) = produced.get(input.as_str()) else { continue };
+        let Some(inputs) = run.step_inputs(step) else {
+            let count = run.predicate.build_definition.resolved_dependencies.len();
+            problems.push(format!("step `{}` names inputs outside the {count} resolved dependencies", step.name));
+            continue;
+        };
+        for input in inputs {
+            let Some((producer, blake3)) = produced.get(input) else { continue };
             if *producer == step.name {
                 continue;
             }
-            let recorded = dependencies.get(input.as_str()).and_then(|d| d.digest.blake3);
+            let recorded = dependencies.get(input).and_then(|d| d.digest.blake3);
             if recorded != Some(*blake3) {
                 problems.push(format!(
                     "step `{}` read `{input}` as blake3:{}, but `{producer}` produced blake3:{blake3}",
@@ -510,7 +525,9 @@ fn step_chain_check(lines: &[Line], run: Option<&Statement>) -> Check {
             {
                 problems.push(format!("line {number}: step `{}` belongs to another run", step.name));
             }
-            if by_name.get(step.name.as_str()) != Some(&step) {
+            if by_name.get(step.name.as_str()).map(|recorded| by_input_names(run, recorded))
+                != Some(by_input_names(statement, step))
+            {
                 problems.push(format!("line {number}: step `{}` differs from the run statement's record", step.name));
             }
             for subject in &statement.subject {

@@ -35,6 +35,7 @@ fn step(name: &str, needs: &[&str], inputs: &[&str], outputs: &[&str], root: &Pa
             cache_key: Some(format!("blake3:{}", "0".repeat(64))),
             miss_reason: Some("no entry".to_owned()),
             inputs: Vec::new(),
+            input_ranges: Vec::new(),
             outputs: Vec::new(),
             reproducibility: None,
             isolation: None,
@@ -303,4 +304,19 @@ fn paths_in_a_receipt_cannot_leave_the_workspace() {
     let inputs = report.checks.iter().find(|c| c.name == "inputs").unwrap();
     assert!(inputs.detail.contains("../outside: not a path inside the workspace"), "{inputs:?}");
     assert!(failed(&report).contains(&"pipeline_digest"));
+}
+
+/// A step whose input ranges point past the dependency list fails the step chain, named.
+#[test]
+fn input_ranges_outside_the_dependencies_break_the_chain() {
+    let f = Fixture::new(false);
+    let text = receipt_text(&f.record, None);
+    let (_, mut statement) = attest_receipt::read_run_statement(&text).unwrap();
+    let count = statement.predicate.build_definition.resolved_dependencies.len();
+    statement.predicate.build_definition.internal_parameters.steps[1].input_ranges = vec![[0, count + 1]];
+    let line = Envelope::new(&serde_json::to_vec(&statement).unwrap(), None).to_line();
+    let report = f.verify(&format!("{line}\n"), VerifyOptions { no_signatures: true, ..VerifyOptions::default() });
+    assert_eq!(failed(&report), ["step_chain"]);
+    let chain = report.checks.iter().find(|c| c.name == "step_chain").unwrap();
+    assert!(chain.detail.contains("names inputs outside the"), "{chain:?}");
 }

@@ -86,6 +86,7 @@ pub(crate) fn step_record(
             cache_key: report.key.map(|k| k.to_string()),
             miss_reason,
             inputs: Vec::new(),
+            input_ranges: Vec::new(),
             outputs: Vec::new(),
             reproducibility: report.reproducibility.as_ref().map(|r| attest_receipt::ReproducibilityClaim {
                 verified: r.verified,
