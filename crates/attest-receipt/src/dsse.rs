@@ -32,13 +32,15 @@ pub(crate) struct EnvelopeWriter<W: std::io::Write> {
     out: W,
     /// Payload bytes not yet encoded: fewer than three.
     carry: Vec<u8>,
+    /// Room for the base64 of a payload part, kept from part to part.
+    encoded: Vec<u8>,
 }
 
 impl<W: std::io::Write> EnvelopeWriter<W> {
     /// Writes the line's start.
     pub(crate) fn start(mut out: W) -> std::io::Result<Self> {
         out.write_all(b"{\"payload\":\"")?;
-        Ok(Self { out, carry: Vec::with_capacity(3) })
+        Ok(Self { out, carry: Vec::with_capacity(3), encoded: Vec::new() })
     }
 
     /// Writes the base64 of the next `bytes` of the payload. Base64 encodes groups of
@@ -57,9 +59,9 @@ impl<W: std::io::Write> EnvelopeWriter<W> {
             self.carry.clear();
         }
         let whole = bytes.len() / 3 * 3;
-        let mut encoded = vec![0; whole / 3 * 4];
-        STANDARD.encode_slice(&bytes[..whole], &mut encoded).expect("the output is sized for its base64");
-        self.out.write_all(&encoded)?;
+        self.encoded.resize(whole / 3 * 4, 0);
+        STANDARD.encode_slice(&bytes[..whole], &mut self.encoded).expect("the output is sized for its base64");
+        self.out.write_all(&self.encoded)?;
         self.carry.extend_from_slice(&bytes[whole..]);
         Ok(())
     }

@@ -40,8 +40,9 @@ pub fn write_envelopes(out: &mut impl Write, record: &RunRecord, key: Option<&Ke
 
 /// Writes the receipt of `record` into `dir` (temp file, fsync, rename) and returns its path.
 pub fn write_receipt(dir: &Path, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
+    let (run_id, started) = (&record.run_id, record.started);
     let mut writer =
-        ReceiptWriter::create(dir, &record.run_id, record.started, &record.pipeline, &record.requested_steps)?;
+        ReceiptWriter::create(dir, run_id, started, &record.pipeline, &record.requested_steps, key.is_some())?;
     for step in &record.steps {
         writer.add_step(step)?;
     }
@@ -61,8 +62,9 @@ pub struct ReceiptWriter {
     line: EnvelopeWriter<std::io::BufWriter<attest_hash::SyncedPieces>>,
     /// The statement's first part, until the step list is written.
     head: Option<StatementHead>,
-    /// The run statement so far, in the pieces written, for a signature over the whole.
-    written: Vec<Vec<u8>>,
+    /// The run statement so far, in the pieces written, for a signature over the whole
+    /// (kept only for a receipt to be signed).
+    written: Option<Vec<Vec<u8>>>,
     /// Steps added.
     steps: usize,
 }
@@ -70,13 +72,15 @@ pub struct ReceiptWriter {
 impl ReceiptWriter {
     /// Creates the receipt of the run `run_id` (its name holds `started`) in `dir` and
     /// writes the run statement's opening, which names the pipeline and the steps asked
-    /// for.
+    /// for. A receipt to be `signed` keeps its statement until [`ReceiptWriter::finish`]
+    /// signs it.
     pub fn create(
         dir: &Path,
         run_id: &str,
         started: SystemTime,
         pipeline: &PipelineRef,
         requested_steps: &[String],
+        signed: bool,
     ) -> Result<Self, ReceiptWriteError> {
         let path = dir.join(format!("{}-{run_id}{RECEIPT_SUFFIX}", compact(started)));
         let err = |source| ReceiptWriteError { path: path.clone(), source };
@@ -90,7 +94,8 @@ impl ReceiptWriter {
         let mut line = EnvelopeWriter::start(out).map_err(err)?;
         let opening = StatementHead::opening(pipeline, requested_steps);
         line.payload(&opening).map_err(err)?;
-        Ok(Self { path, temp, line, head: Some(StatementHead::default()), written: vec![opening], steps: 0 })
+        let written = signed.then(|| vec![opening]);
+        Ok(Self { path, temp, line, head: Some(StatementHead::default()), written, steps: 0 })
     }
 
     fn error(&self, source: std::io::Error) -> ReceiptWriteError {
@@ -105,7 +110,9 @@ impl ReceiptWriter {
         };
         let part = head.add_step(step);
         self.line.payload(&part).map_err(|e| self.error(e))?;
-        self.written.push(part);
+        if let Some(written) = &mut self.written {
+            written.push(part);
+        }
         self.steps += 1;
         Ok(())
     }
@@ -116,26 +123,32 @@ impl ReceiptWriter {
         if let Some(head) = self.head.take() {
             let list = head.close();
             self.line.payload(&list).map_err(|e| self.error(e))?;
-            self.written.push(list);
+            if let Some(written) = &mut self.written {
+                written.push(list);
+            }
         }
         Ok(())
     }
 
     /// Writes the rest of the receipt of `record`, whose steps are those added, signed by
-    /// `key` when given, syncs it and moves it into place; returns its path.
+    /// `key` when given (the receipt was created `signed`), syncs it and moves it into
+    /// place; returns its path.
     pub fn finish(mut self, record: &RunRecord, key: Option<&KeyPair>) -> Result<PathBuf, ReceiptWriteError> {
         if self.steps != record.steps.len() {
             let message = format!("{} steps were written for a run of {}", self.steps, record.steps.len());
             return Err(self.error(std::io::Error::other(message)));
         }
+        if key.is_some() && self.written.is_none() {
+            return Err(self.error(std::io::Error::other("the receipt was not created to be signed")));
+        }
         self.end_steps()?;
-        let Self { path, temp, mut line, mut written, .. } = self;
+        let Self { path, temp, mut line, written, .. } = self;
         let err = |source| ReceiptWriteError { path: path.clone(), source };
         let signer = key.map(signer_ref);
         let tail = record.run_statement_tail(signer.as_ref());
         line.payload(&tail).map_err(err)?;
         // The signature covers the whole payload: joined only for a signed receipt.
-        let whole = key.map(|_| {
+        let whole = key.and(written).map(|mut written| {
             written.push(tail);
             written.concat()
         });

@@ -675,6 +675,7 @@ mod tests {
                 started,
                 &finished.pipeline,
                 &finished.requested_steps,
+                key.is_some(),
             )
             .unwrap();
             for step in &finished.steps {
@@ -691,5 +692,29 @@ mod tests {
                 assert!(envelope.verify_signature(0, key.public()));
             }
         }
+    }
+
+    /// A receipt finished with steps it was not given, or signed though it was created
+    /// unsigned, is refused, and nothing is left in the directory.
+    #[test]
+    fn a_receipt_finished_inconsistently_is_refused_and_removed() {
+        let key = crate::KeyPair::generate().unwrap();
+        let finished = record(vec![step("a", "succeeded", true), step("b", "succeeded", true)]);
+        let dir = tempfile::tempdir().unwrap();
+        let create = |signed| {
+            let (run_id, started) = (&finished.run_id, finished.started);
+            crate::ReceiptWriter::create(dir.path(), run_id, started, &finished.pipeline, &[], signed).unwrap()
+        };
+        let mut one_step = create(false);
+        one_step.add_step(&finished.steps[0]).unwrap();
+        let err = one_step.finish(&finished, None).unwrap_err();
+        assert!(format!("{:?}", std::error::Error::source(&err)).contains("1 steps were written for a run of 2"));
+        let mut unsigned = create(false);
+        for step in &finished.steps {
+            unsigned.add_step(step).unwrap();
+        }
+        let err = unsigned.finish(&finished, Some(&key)).unwrap_err();
+        assert!(format!("{:?}", std::error::Error::source(&err)).contains("not created to be signed"));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no receipt and no temporary file");
     }
 }

@@ -104,8 +104,9 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
     let pipeline_ref =
         attest_run::pipeline_ref(&loaded.workspace, &loaded.pipeline, &pipeline_path, loaded.source.as_bytes());
     // Written while the steps run (see `ReceiptFeed`).
+    let receipts = loaded.workspace.receipts_dir();
     let receipt =
-        ReceiptWriter::create(&loaded.workspace.receipts_dir(), &run_id, started, &pipeline_ref, &options.targets);
+        ReceiptWriter::create(&receipts, &run_id, started, &pipeline_ref, &options.targets, signing.is_some());
     let history = RunHistory::begin(&loaded, &run_id, started, &options, run_on_record, printer);
     let bus = EventBus::start(&loaded.pipeline.events, &loaded.workspace.root, &options.host_env, &run_id);
     if bus.wants("pipeline.started") {
