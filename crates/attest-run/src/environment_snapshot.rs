@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::git_index::IndexFile;
 use attest_hash::FileStat;
 use attest_pipeline::Pipeline;
 use attest_receipt::{EnvironmentSnapshot, GitInfo};
@@ -62,20 +63,38 @@ fn git_info(
     root: &Path,
     path_env: Option<&str>,
     rev_parse: Option<&str>,
+    index: Option<IndexFile>,
     seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
 ) -> Option<GitInfo> {
-    if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, seen)) {
+    if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, index, seen)) {
         return Some(info);
     }
     let args = ["status", "--porcelain=v2", "--branch", "--untracked-files=no"];
     parse_git_status(&command_output("git", &args, root, path_env)?)
 }
 
+/// The index file `rev_parse` (the output of the `rev-parse` above) names, relative to
+/// `root`.
+fn index_path(root: &Path, rev_parse: &str) -> Option<PathBuf> {
+    Some(root.join(rev_parse.lines().nth(1)?.trim()))
+}
+
 /// The clean [`GitInfo`] when `rev_parse` (the output of the `rev-parse` above) and the
-/// index show that nothing changed; `None` when only `git status` can tell.
-fn clean_from_index(root: &Path, rev_parse: &str, seen: &(dyn Fn(&str) -> Option<FileStat> + Sync)) -> Option<GitInfo> {
+/// index (as read `early`, if it is unchanged since) show that nothing changed; `None`
+/// when only `git status` can tell.
+fn clean_from_index(
+    root: &Path,
+    rev_parse: &str,
+    early: Option<IndexFile>,
+    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
+) -> Option<GitInfo> {
     let mut lines = rev_parse.lines().map(str::trim);
-    let (top, index, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let (top, _, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let path = index_path(root, rev_parse)?;
+    let index = match early {
+        Some(early) => early.current(&path)?,
+        None => IndexFile::read(&path)?,
+    };
     // The index names files relative to the repository's top; the run, to the workspace.
     let prefix = root.strip_prefix(top).ok().map(|p| p.to_string_lossy().into_owned());
     let seen_by_index_path = |path: &str| match prefix.as_deref() {
@@ -83,7 +102,7 @@ fn clean_from_index(root: &Path, rev_parse: &str, seen: &(dyn Fn(&str) -> Option
         Some(prefix) => seen(path.strip_prefix(prefix)?.strip_prefix('/')?),
         None => None,
     };
-    crate::git_index::clean_against_index(Path::new(top), &root.join(index), tree, &seen_by_index_path)?;
+    crate::git_index::clean_against_index(Path::new(top), &index, tree, &seen_by_index_path)?;
     let branch = head.strip_prefix("refs/heads/").map(str::to_owned);
     Some(GitInfo { commit: commit.to_owned(), branch, dirty: false })
 }
@@ -131,6 +150,8 @@ pub struct EnvironmentProbe {
     root: PathBuf,
     host_path: Option<String>,
     rev_parse: Option<String>,
+    /// Git's index, read beside the run (it is large in a large repository).
+    index: Option<IndexFile>,
 }
 
 impl EnvironmentProbe {
@@ -143,7 +164,8 @@ impl EnvironmentProbe {
     /// the workspace (files it did not look at are stat'ed now).
     pub fn finish(mut self, summary: &RunSummary) -> EnvironmentSnapshot {
         let seen = |path: &str| summary.seen_stat(path);
-        self.snapshot.git = git_info(&self.root, self.host_path.as_deref(), self.rev_parse.as_deref(), &seen);
+        let (path_env, rev_parse) = (self.host_path.as_deref(), self.rev_parse.as_deref());
+        self.snapshot.git = git_info(&self.root, path_env, rev_parse, self.index, &seen);
         self.snapshot
     }
 }
@@ -179,12 +201,9 @@ pub fn environment_probe(
         lock_files,
         tools,
     };
-    EnvironmentProbe {
-        snapshot,
-        root: root.to_owned(),
-        host_path: host_path.map(str::to_owned),
-        rev_parse: rev_parse(root, host_path),
-    }
+    let rev_parse = rev_parse(root, host_path);
+    let index = rev_parse.as_deref().and_then(|out| IndexFile::read(&index_path(root, out)?));
+    EnvironmentProbe { snapshot, root: root.to_owned(), host_path: host_path.map(str::to_owned), rev_parse, index }
 }
 
 #[cfg(test)]
@@ -195,7 +214,7 @@ mod tests {
 
     /// `git_info` as a run without stats of its own gets it.
     fn git_now(root: &Path) -> Option<GitInfo> {
-        git_info(root, None, rev_parse(root, None).as_deref(), &|_| None)
+        git_info(root, None, rev_parse(root, None).as_deref(), None, &|_| None)
     }
 
     #[test]

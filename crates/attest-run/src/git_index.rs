@@ -189,25 +189,53 @@ fn unchanged(entry: &Entry<'_>, stat: &FileStat, owner: Option<Owner>, index_mti
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Clean;
 
-/// `Some(Clean)` when the work tree at `top` provably matches the index at `index_path`
-/// and the index matches HEAD's tree `head_tree`; `None` when that cannot be shown
-/// this way (the caller then asks `git status`). `seen` gives the stat the run itself
-/// took of a file (by its path relative to `top`); only the others are stat'ed here.
+/// Git's index file as read at one moment: its bytes, and its stat to tell whether it
+/// is still the file on disk.
+pub(crate) struct IndexFile {
+    bytes: Vec<u8>,
+    stat: FileStat,
+}
+
+impl std::fmt::Debug for IndexFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexFile").field("bytes", &self.bytes.len()).field("stat", &self.stat).finish()
+    }
+}
+
+impl IndexFile {
+    /// Reads the index at `path`; `None` when it cannot be read.
+    pub(crate) fn read(path: &Path) -> Option<Self> {
+        let file = std::fs::File::open(path).ok()?;
+        let stat = FileStat::from(&file.metadata().ok()?);
+        let mut bytes = Vec::with_capacity(usize::try_from(stat.size).ok()?);
+        std::io::Read::read_to_end(&mut &file, &mut bytes).ok()?;
+        Some(Self { bytes, stat })
+    }
+
+    /// The index at `path` now: this one when the file is unchanged since, else read
+    /// again.
+    pub(crate) fn current(self, path: &Path) -> Option<Self> {
+        let now = std::fs::symlink_metadata(path).ok().map(|m| FileStat::from(&m));
+        if now == Some(self.stat) { Some(self) } else { Self::read(path) }
+    }
+}
+
+/// `Some(Clean)` when the work tree at `top` provably matches `index` and the index
+/// matches HEAD's tree `head_tree`; `None` when that cannot be shown this way (the caller
+/// then asks `git status`). `seen` gives the stat the run itself took of a file (by its
+/// path relative to `top`); only the others are stat'ed here.
 pub(crate) fn clean_against_index(
     top: &Path,
-    index_path: &Path,
+    index: &IndexFile,
     head_tree: &str,
     seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
 ) -> Option<Clean> {
     use rayon::prelude::*;
-    use std::os::unix::fs::MetadataExt;
-    let index_meta = std::fs::metadata(index_path).ok()?;
-    let bytes = std::fs::read(index_path).ok()?;
-    let index = parse(&bytes)?;
+    let index_mtime = (index.stat.mtime_ns.div_euclid(1_000_000_000), index.stat.mtime_ns.rem_euclid(1_000_000_000));
+    let index = parse(&index.bytes)?;
     if index.root_tree.as_deref() != Some(head_tree) {
         return None;
     }
-    let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
     // The files the run stat'ed are compared on every core; the others are kept, in
     // order, to be stat'ed below.
     let unseen: Vec<Vec<&Entry<'_>>> = index
@@ -225,20 +253,13 @@ pub(crate) fn clean_against_index(
             Some(unseen)
         })
         .collect::<Option<_>>()?;
-    // Entries are sorted by path, so files of one directory follow each other: each
-    // directory is opened once and its files are stat'ed relative to it, which spares the
-    // kernel a walk from the root per file.
-    let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
+    // Relative to the repository's top, opened once: a short walk per file instead of one
+    // from the file system's root.
+    let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+    let top = rustix::fs::open(top, flags, rustix::fs::Mode::empty()).ok()?;
     for entry in unseen.into_iter().flatten() {
-        let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", entry.path));
-        if open.as_ref().is_none_or(|(current, _)| *current != dir) {
-            let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW;
-            let fd =
-                rustix::fs::open(top.join(dir), flags | rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).ok()?;
-            open = Some((dir, fd));
-        }
-        let (_, fd) = open.as_ref()?;
-        let (stat, owner) = from_lstat(&rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?);
+        let (stat, owner) =
+            from_lstat(&rustix::fs::statat(&top, entry.path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?);
         if !unchanged(entry, &stat, Some(owner), index_mtime) {
             return None;
         }
@@ -283,7 +304,7 @@ mod tests {
 
     fn check(dir: &Path) -> Option<Clean> {
         let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
-        clean_against_index(dir, &dir.join(".git/index"), &tree, &|_| None)
+        clean_against_index(dir, &IndexFile::read(&dir.join(".git/index")).unwrap(), &tree, &|_| None)
     }
 
     /// The check with the stats a stat cache took of `files` (as a run's input hashing does).
@@ -294,7 +315,8 @@ mod tests {
             cache.file_digest(dir, &attest_hash::RelPath::new(file).unwrap(), &(&meta).into()).unwrap();
         }
         let tree = git(dir, &["rev-parse", "HEAD^{tree}"]);
-        clean_against_index(dir, &dir.join(".git/index"), &tree, &|path| cache.seen_stat(path))
+        let index = IndexFile::read(&dir.join(".git/index")).unwrap();
+        clean_against_index(dir, &index, &tree, &|path| cache.seen_stat(path))
     }
 
     #[test]
@@ -307,7 +329,7 @@ mod tests {
         cache.file_digest(dir.path(), &attest_hash::RelPath::new("a.txt").unwrap(), &(&meta).into()).unwrap();
         std::fs::remove_file(dir.path().join("a.txt")).unwrap();
         let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
-        let index = dir.path().join(".git/index");
+        let index = IndexFile::read(&dir.path().join(".git/index")).unwrap();
         assert_eq!(clean_against_index(dir.path(), &index, &tree, &|p| cache.seen_stat(p)), Some(Clean));
         assert_eq!(check(dir.path()), None, "stat'ed, the deletion shows");
 
@@ -390,5 +412,21 @@ mod tests {
         let mut wrong = bytes.clone();
         wrong[0] = b'X';
         assert!(parse(&wrong).is_none());
+    }
+
+    /// An index read before the run serves when the file is unchanged, and is read again
+    /// when git wrote it since.
+    #[test]
+    fn an_index_read_early_is_read_again_once_changed() {
+        let dir = repo();
+        let path = dir.path().join(".git/index");
+        let early = IndexFile::read(&path).unwrap();
+        let kept = early.current(&path).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "changed").unwrap();
+        git(dir.path(), &["add", "a.txt"]);
+        let again = kept.current(&path).unwrap();
+        assert!(again.bytes == std::fs::read(&path).unwrap(), "the new index");
+        let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
+        assert_eq!(clean_against_index(dir.path(), &again, &tree, &|_| None), None, "a.txt is staged");
     }
 }
