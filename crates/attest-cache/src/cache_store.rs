@@ -29,6 +29,8 @@ pub struct FoundAction {
 #[derive(Debug)]
 pub struct CacheStore {
     root: PathBuf,
+    /// The action cache's directory, open: a run looks up thousands of entries in it.
+    actions: rustix::fd::OwnedFd,
     /// The last workspace restored into and its resolved path: resolved once, not per file.
     real_root: std::sync::Mutex<Option<(PathBuf, PathBuf)>>,
 }
@@ -41,7 +43,11 @@ impl CacheStore {
             let dir = root.join(sub);
             fs_err::create_dir_all(&dir).map_err(CacheError::io("create cache directory", &dir))?;
         }
-        Ok(Self { root, real_root: std::sync::Mutex::new(None) })
+        let ac = root.join("ac");
+        let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let actions = rustix::fs::open(&ac, flags, rustix::fs::Mode::empty())
+            .map_err(|e| CacheError::io("open cache directory", &ac)(e.into()))?;
+        Ok(Self { root, actions, real_root: std::sync::Mutex::new(None) })
     }
 
     /// The versioned root (`.attest/cache/v1`).
@@ -293,10 +299,13 @@ impl CacheStore {
     pub fn find_action(&self, key: &Digest) -> Result<Option<FoundAction>, CacheError> {
         let path = self.action_path(key);
         let read = || -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
-            let mut file = std::fs::File::open(&path)?;
+            let name = format!("{}.json", key.hex());
+            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+            let mut file = std::fs::File::from(rustix::fs::openat(&self.actions, name, flags, rustix::fs::Mode::empty())?);
             let meta = file.metadata()?;
-            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-            file.read_to_end(&mut bytes)?;
+            // Entries are renamed into place whole: the size read is the entry's.
+            let mut bytes = vec![0; usize::try_from(meta.len()).map_err(std::io::Error::other)?];
+            file.read_exact(&mut bytes)?;
             Ok((bytes, meta.modified()?))
         };
         let (bytes, last_used) = match read() {
