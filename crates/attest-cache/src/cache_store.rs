@@ -301,7 +301,8 @@ impl CacheStore {
         let read = || -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
             let name = format!("{}.json", key.hex());
             let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
-            let mut file = std::fs::File::from(rustix::fs::openat(&self.actions, name, flags, rustix::fs::Mode::empty())?);
+            let mut file =
+                std::fs::File::from(rustix::fs::openat(&self.actions, name, flags, rustix::fs::Mode::empty())?);
             let meta = file.metadata()?;
             // Entries are renamed into place whole: the size read is the entry's.
             let mut bytes = vec![0; usize::try_from(meta.len()).map_err(std::io::Error::other)?];

@@ -43,19 +43,19 @@ impl Hasher for PathHasher {
     }
 }
 
-/// The hash of `bytes` alone.
-pub(crate) fn hash_path(bytes: &[u8]) -> u64 {
-    let mut hasher = PathHasher::default();
-    hasher.write(bytes);
-    hasher.finish()
-}
-
 #[cfg(test)]
 #[cfg_attr(test, allow(clippy::unwrap_used))]
 mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    /// The hash of `bytes` alone.
+    fn hash_path(bytes: &[u8]) -> u64 {
+        let mut hasher = PathHasher::default();
+        hasher.write(bytes);
+        hasher.finish()
+    }
 
     #[test]
     fn paths_differing_in_any_bit_or_length_hash_differently() {

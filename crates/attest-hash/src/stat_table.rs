@@ -5,17 +5,16 @@
 //! sealed (`sealed_file`): it ends with a BLAKE3 of everything before it, so a truncated
 //! or corrupt file is detected before it is decoded here.
 //!
-//! A loaded table keeps the file's bytes as they were read and indexes them by a 64-bit
-//! hash of each path: no allocation per entry, which on a workspace of 100k files is most
-//! of what loading used to cost. A lookup compares the whole path, so two paths whose
-//! hashes collide cannot be confused; the second of them is simply never found (its file
-//! is hashed again, which is always correct).
+//! A loaded table keeps the file's bytes as they were read and where each path starts: no
+//! allocation per entry and no index to build, which on a workspace of 100k files was
+//! most of what loading cost. Files are looked up in path order, so a lookup tries the
+//! entry after the last one found, and searches the sorted paths otherwise. It compares
+//! whole paths: a file written out of order (only a damaged one is) can make a lookup
+//! miss (the file is hashed again, which is always correct), never find the wrong entry.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::FileStat;
-use crate::path_hasher::{PathHashBuilder, hash_path};
 
 const MAGIC: &[u8; 8] = b"ATSTSC01";
 /// Bytes of an entry after its path: size, mtime, ctime, inode, mode, hashing time, digest.
@@ -71,9 +70,6 @@ pub(crate) struct StatTable {
     paths: Vec<(usize, u32)>,
     /// Whether this process has seen the file match its entry.
     seen: Vec<AtomicBool>,
-    /// Path hash to entry; the map hashes its `u64` keys once more, which costs nothing
-    /// next to the path.
-    index: HashMap<u64, u32, PathHashBuilder>,
 }
 
 impl StatTable {
@@ -90,14 +86,12 @@ impl StatTable {
             return None;
         }
         let mut paths = Vec::with_capacity(count);
-        let mut index = HashMap::with_capacity_and_hasher(count, PathHashBuilder::default());
         let mut at = 16;
-        for i in 0..count {
+        for _ in 0..count {
             let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
             let start = at + 4;
             let end = start.checked_add(usize::try_from(len).ok()?)?;
             bytes.get(start..end.checked_add(ENTRY_LEN)?)?;
-            index.entry(hash_path(&bytes[start..end])).or_insert(u32::try_from(i).ok()?);
             paths.push((start, len));
             at = end + ENTRY_LEN;
         }
@@ -105,7 +99,7 @@ impl StatTable {
             return None;
         }
         let seen = std::iter::repeat_with(|| AtomicBool::new(false)).take(count).collect();
-        Some(Self { bytes, paths, seen, index })
+        Some(Self { bytes, paths, seen })
     }
 
     fn path(&self, i: usize) -> (&[u8], usize) {
@@ -117,8 +111,7 @@ impl StatTable {
     /// Position and entry of `path`, if the table has it.
     pub(crate) fn get(&self, path: &str) -> Option<(usize, Entry)> {
         // Files are looked up in path order, step by step, and the table is in path order:
-        // the entry after this thread's last one is tried first, which reads memory in
-        // order instead of hashing the path and jumping through the index.
+        // the entry after this thread's last one is tried first.
         thread_local! {
             static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         }
@@ -126,11 +119,8 @@ impl StatTable {
         let i = if next < self.paths.len() && self.path(next).0 == path.as_bytes() {
             next
         } else {
-            let i = *self.index.get(&hash_path(path.as_bytes()))? as usize;
-            if self.path(i).0 != path.as_bytes() {
-                return None;
-            }
-            i
+            let (bytes, wanted) = (&self.bytes, path.as_bytes());
+            self.paths.binary_search_by(|&(start, len)| bytes[start..start + len as usize].cmp(wanted)).ok()?
         };
         NEXT.set(i + 1);
         let end = self.path(i).1;
@@ -220,14 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn colliding_hashes_never_confuse_two_paths() {
-        // Force a collision: index both paths under one hash by hand.
-        let bytes = encode(&[("a", &entry(1)), ("b", &entry(2))]);
-        let mut table = StatTable::decode(bytes).unwrap();
-        let hash_of_b = hash_path(b"b");
-        table.index.insert(hash_of_b, 0);
-        assert_eq!(table.get("b"), None, "b's slot points at a's entry: a miss, not a's digest");
-        assert_eq!(table.get("a"), Some((0, entry(1))));
+    fn a_file_out_of_order_misses_but_never_confuses_two_paths() {
+        let names = ["d", "a", "c", "b", "e"];
+        let entries: Vec<Entry> = (1..=5).map(entry).collect();
+        let unsorted: Vec<(&str, &Entry)> = names.iter().copied().zip(&entries).collect();
+        let table = StatTable::decode(encode(&unsorted)).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            for _ in 0..2 {
+                let found = table.get(name);
+                assert!(found.is_none() || found == Some((i, entries[i])), "{name}: {found:?}");
+            }
+        }
     }
 
     #[test]
