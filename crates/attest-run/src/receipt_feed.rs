@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use attest_pipeline::Pipeline;
 use attest_receipt::{ReceiptWriteError, ReceiptWriter, StepRecord};
 
+use crate::mailbox::Mailbox;
 use crate::run_receipt::step_record;
 use crate::{Reporter, RunEvent, RunSummary, StepReport};
 
@@ -45,7 +46,14 @@ struct InOrder {
     /// The next batch, and the input files its steps list.
     batch: Vec<StepRecord>,
     batch_files: usize,
-    to_writer: mpsc::Sender<Vec<StepRecord>>,
+    to_writer: Arc<Mailbox<Vec<StepRecord>>>,
+}
+
+impl Drop for InOrder {
+    /// No more batches: the writer's thread ends once it has written those sent.
+    fn drop(&mut self) {
+        self.to_writer.close();
+    }
 }
 
 impl InOrder {
@@ -64,19 +72,16 @@ impl InOrder {
 
     fn send_batch(&mut self) {
         if !self.batch.is_empty() {
-            let _ = self.to_writer.send(std::mem::take(&mut self.batch));
+            self.to_writer.send(std::mem::take(&mut self.batch));
             self.batch_files = 0;
         }
     }
 }
 
 /// The writer's thread: adds each step as it comes, then writes the step list.
-fn write_steps(
-    mut writer: PendingReceipt,
-    batches: &mpsc::Receiver<Vec<StepRecord>>,
-) -> (PendingReceipt, Vec<StepRecord>) {
+fn write_steps(mut writer: PendingReceipt, batches: &Mailbox<Vec<StepRecord>>) -> (PendingReceipt, Vec<StepRecord>) {
     let mut steps = Vec::new();
-    for record in batches.iter().flatten() {
+    for record in std::iter::from_fn(|| batches.recv()).flatten() {
         if let Ok(receipt) = &mut writer
             && let Err(err) = receipt.add_step(&record)
         {
@@ -104,7 +109,8 @@ impl<'a> ReceiptFeed<'a> {
     ) -> Self {
         let places =
             selected.iter().enumerate().map(|(place, &i)| (pipeline.steps[i].name.as_str(), (place, i))).collect();
-        let (to_writer, batches) = mpsc::channel();
+        let to_writer = Arc::new(Mailbox::new());
+        let batches = Arc::clone(&to_writer);
         let writer = std::thread::Builder::new()
             .name("receipt".to_owned())
             .spawn(move || write_steps(writer, &batches))
