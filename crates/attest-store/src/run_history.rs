@@ -193,6 +193,58 @@ fn pid_is_alive(pid: u32) -> bool {
     }
 }
 
+/// Step rows written per statement: a statement per row cost more than its row.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts the rows of `steps` (numbered in order) for the run `run_id`.
+fn insert_steps(tx: &rusqlite::Transaction<'_>, run_id: &str, steps: &[StepRow]) -> rusqlite::Result<()> {
+    let prepare = |rows: usize| {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        tx.prepare(&format!(
+            "INSERT INTO steps (run_id, seq, step, status, detail, cache, miss_reason, exit_code,
+                                start_ms, duration_ms, worker, cache_key) VALUES {rows}"
+        ))
+    };
+    // Every chunk but the last has the same length: one statement serves them all.
+    let mut whole_chunk = None;
+    for (chunk_at, chunk) in steps.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut last_chunk = None;
+        let insert = if chunk.len() == ROWS_PER_INSERT {
+            match &mut whole_chunk {
+                Some(insert) => insert,
+                None => whole_chunk.insert(prepare(ROWS_PER_INSERT)?),
+            }
+        } else {
+            last_chunk.insert(prepare(chunk.len())?)
+        };
+        let numbers: Vec<[i64; 3]> = (chunk_at * ROWS_PER_INSERT..)
+            .zip(chunk)
+            .map(|(seq, step)| {
+                [i64::try_from(seq).unwrap_or(i64::MAX), to_sql_int(step.start_ms), to_sql_int(step.duration_ms)]
+            })
+            .collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 12);
+        for (step, [seq, start_ms, duration_ms]) in chunk.iter().zip(&numbers) {
+            values.extend([
+                &run_id as &dyn rusqlite::ToSql,
+                seq,
+                &step.step,
+                &step.status,
+                &step.detail,
+                &step.cache,
+                &step.miss_reason,
+                &step.exit_code,
+                start_ms,
+                duration_ms,
+                &step.worker,
+                &step.cache_key,
+            ]);
+        }
+        insert.execute(values.as_slice())?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records that a run started. Runs left `running` by processes that no longer exist
     /// are marked `interrupted` first.
@@ -243,33 +295,7 @@ impl Store {
         end: impl FnOnce() -> RunEnd,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| crate::store::classify(&self.path, e))?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO steps (run_id, seq, step, status, detail, cache, miss_reason, exit_code,
-                                        start_ms, duration_ms, worker, cache_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(|e| crate::store::classify(&self.path, e))?;
-            for (seq, step) in steps.iter().enumerate() {
-                insert
-                    .execute(params![
-                        run_id,
-                        i64::try_from(seq).unwrap_or(i64::MAX),
-                        step.step,
-                        step.status,
-                        step.detail,
-                        step.cache,
-                        step.miss_reason,
-                        step.exit_code,
-                        to_sql_int(step.start_ms),
-                        to_sql_int(step.duration_ms),
-                        step.worker,
-                        step.cache_key,
-                    ])
-                    .map_err(|e| crate::store::classify(&self.path, e))?;
-            }
-        }
+        insert_steps(&tx, run_id, steps).map_err(|e| crate::store::classify(&self.path, e))?;
         let end = end();
         let count = |f: &dyn Fn(&StepRow) -> bool| steps.iter().filter(|s| f(s)).count();
         let ran = count(&|s| s.succeeded() && !s.cache_hit());
@@ -461,6 +487,23 @@ mod tests {
         assert_eq!(run.targets, ["build", "test"]);
         assert_eq!(run.steps, steps);
         assert_eq!(store.run("r").expect("by prefix").map(|r| r.run_id), Some("r1".to_owned()));
+    }
+
+    /// Rows go in several to a statement: every row comes back, in order, whether the
+    /// steps fill whole statements, part of one or none.
+    #[test]
+    fn many_steps_read_back_in_order_across_statements() {
+        let (_dir, mut store) = store();
+        for (i, count) in [0, 1, ROWS_PER_INSERT, 2 * ROWS_PER_INSERT + 22].into_iter().enumerate() {
+            let run_id = format!("r{i}");
+            store.begin_run(&start(&run_id, 1_000 + i as i64)).expect("begin");
+            let steps: Vec<StepRow> = (0..count)
+                .map(|n| StepRow { start_ms: n as u64, ..step(&format!("s{n}"), "succeeded", Some("hit")) })
+                .collect();
+            let end = RunEnd { status: RunStatus::Succeeded, finished_ms: 2_000, receipt: None };
+            store.finish_run(&run_id, &steps, || end).expect("finish");
+            assert_eq!(store.run(&run_id).expect("read").expect("exists").steps, steps, "{count} steps");
+        }
     }
 
     #[test]
