@@ -25,6 +25,11 @@ pub struct FoundAction {
     pub last_used: std::time::SystemTime,
 }
 
+/// The file name of the action entry for `key`, in the `ac` directory.
+fn action_name(key: &Digest) -> String {
+    format!("{}.json", key.hex())
+}
+
 /// The content-addressed store and action cache of one workspace.
 #[derive(Debug)]
 pub struct CacheStore {
@@ -82,9 +87,7 @@ impl CacheStore {
     }
 
     fn action_path(&self, key: &Digest) -> PathBuf {
-        let mut path = self.shard("ac", key);
-        path.set_extension("json");
-        path
+        self.root.join("ac").join(action_name(key))
     }
 
     fn temp(&self) -> Result<NamedTempFile, CacheError> {
@@ -299,7 +302,7 @@ impl CacheStore {
     pub fn find_action(&self, key: &Digest) -> Result<Option<FoundAction>, CacheError> {
         let path = self.action_path(key);
         let read = || -> std::io::Result<(Vec<u8>, std::time::SystemTime)> {
-            let name = format!("{}.json", key.hex());
+            let name = action_name(key);
             let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
             let mut file =
                 std::fs::File::from(rustix::fs::openat(&self.actions, name, flags, rustix::fs::Mode::empty())?);

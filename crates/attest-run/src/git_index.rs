@@ -215,7 +215,7 @@ impl IndexFile {
     /// The index at `path` now: this one when the file is unchanged since, else read
     /// again.
     pub(crate) fn current(self, path: &Path) -> Option<Self> {
-        let now = std::fs::symlink_metadata(path).ok().map(|m| FileStat::from(&m));
+        let now = std::fs::metadata(path).ok().map(|m| FileStat::from(&m));
         if now == Some(self.stat) { Some(self) } else { Self::read(path) }
     }
 }
