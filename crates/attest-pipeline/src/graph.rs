@@ -113,6 +113,24 @@ impl Graph {
         remaining
     }
 
+    /// The scheduler's preference among steps: the number of steps on the longest chain
+    /// from each step to a sink, itself included. Among ready steps the one with the
+    /// highest value starts first, ties going to the step declared first.
+    pub fn start_priority(&self) -> Vec<u64> {
+        self.remaining_path(&vec![1; self.len()])
+    }
+
+    /// The steps `selected` in the order the scheduler prefers them ([`Graph::start_priority`],
+    /// highest first, then declaration order): the order in which steps that take no time
+    /// (cache hits) finish, close to it otherwise. A topological order: a step's chain is
+    /// longer than any of its dependents'.
+    pub fn start_order(&self, selected: &[usize]) -> Vec<usize> {
+        let priority = self.start_priority();
+        let mut order = selected.to_vec();
+        order.sort_by_key(|&step| (std::cmp::Reverse(priority[step]), step));
+        order
+    }
+
     /// The heaviest chain of dependent steps, first to last.
     pub fn critical_path(&self, weights: &[u64]) -> Vec<usize> {
         let remaining = self.remaining_path(weights);
@@ -186,6 +204,18 @@ mod tests {
         assert_eq!(graph.critical_path(&[1, 5, 1, 1]), [0, 1, 3]);
         assert_eq!(graph.closure(&[1]), [true, true, false, false]);
         assert_eq!(graph.downstream(0), [1, 2, 3]);
+        assert_eq!(graph.start_priority(), [3, 2, 2, 1]);
+        assert_eq!(graph.start_order(&[3, 2, 1, 0]), [0, 1, 2, 3]);
+    }
+
+    /// A short leaf declared first starts after the longer chains, and every step after
+    /// the steps it needs.
+    #[test]
+    fn start_order_puts_long_chains_first_and_dependencies_before_dependents() {
+        // 0 alone; 1 <- 2 <- 3 <- 4.
+        let graph = Graph::new(vec![vec![], vec![], vec![1], vec![2], vec![3]]).unwrap();
+        assert_eq!(graph.start_order(&[0, 1, 2, 3, 4]), [1, 2, 3, 0, 4]);
+        assert_eq!(graph.start_order(&[0, 4]), [0, 4], "only the selected steps");
     }
 
     #[test]

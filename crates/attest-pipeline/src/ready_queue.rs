@@ -128,7 +128,7 @@ mod tests {
         fn schedules_respect_dependencies(deps in arb_dag(), fail_mask in any::<u32>(), parallel in 1usize..4) {
             let graph = Graph::new(deps.clone()).unwrap();
             let n = graph.len();
-            let priority = graph.remaining_path(&vec![1; n]);
+            let priority = graph.start_priority();
             let mut queue = ReadyQueue::new(&graph, vec![true; n], priority);
             let mut done = vec![false; n];
             let mut failed = vec![false; n];
@@ -160,6 +160,24 @@ mod tests {
                 prop_assert_eq!(skipped[step], upstream_failed, "step {}", step);
                 prop_assert_eq!(done[step], !upstream_failed);
             }
+        }
+
+        /// One step at a time, every step succeeding, steps start in the graph's
+        /// start order (the order a receipt lists them in).
+        #[test]
+        fn serial_schedules_follow_the_start_order(deps in arb_dag(), mask in any::<u32>()) {
+            let graph = Graph::new(deps).unwrap();
+            let n = graph.len();
+            let selected: Vec<usize> = (0..n).filter(|s| mask & (1 << (s % 32)) != 0).collect();
+            let members = graph.closure(&selected);
+            let mut queue = ReadyQueue::new(&graph, members.clone(), graph.start_priority());
+            let mut started = Vec::new();
+            while let Some(step) = queue.dequeue() {
+                started.push(step);
+                queue.finish(step, true);
+            }
+            let all: Vec<usize> = (0..n).filter(|&s| members[s]).collect();
+            prop_assert_eq!(started, graph.start_order(&all));
         }
     }
 }

@@ -74,7 +74,8 @@ pub struct RunRecord {
     pub sign_all_steps: bool,
     /// What deterministic mode fixed, when the run was deterministic.
     pub deterministic: Option<crate::DeterministicRun>,
-    /// The selected steps, in pipeline order.
+    /// The selected steps, in their start order (longest chain of dependents first, then
+    /// declaration order: a topological order).
     pub steps: Vec<StepRecord>,
 }
 
@@ -211,11 +212,24 @@ impl StepRecord {
     }
 }
 
-/// A path of an input file already listed, by the manifest that holds it: the map of
-/// these finds a path again by its text without copying it.
+/// The input files listed so far, each found again by its path. The map holds only each
+/// path's hash and its place in the list: growing it moves and reads no path (a map keyed
+/// by the paths themselves would read every listed path again, from manifests all over
+/// memory, each time it grows).
+#[derive(Default)]
+struct Listed {
+    /// A path's hash to the first listed path with that hash.
+    by_hash: HashMap<u64, usize, attest_hash::PathHashBuilder>,
+    /// Each listed path, in the list's order.
+    paths: Vec<ListedPath>,
+}
+
+/// A listed input file's path, by the manifest that holds it (no copy of the text), and
+/// the next listed path with the same hash, if any.
 struct ListedPath {
     manifest: Arc<Manifest>,
     entry: usize,
+    same_hash: Option<usize>,
 }
 
 impl ListedPath {
@@ -224,23 +238,45 @@ impl ListedPath {
     }
 }
 
-impl PartialEq for ListedPath {
-    fn eq(&self, other: &Self) -> bool {
-        self.path() == other.path()
+impl Listed {
+    /// Room for `additional` more paths.
+    fn reserve(&mut self, additional: usize) {
+        self.by_hash.reserve(additional);
+        self.paths.reserve(additional);
     }
-}
 
-impl Eq for ListedPath {}
-
-impl std::hash::Hash for ListedPath {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.path().hash(state);
+    /// The place of entry `entry` of `manifest` in the list, and whether it is new there
+    /// (appended now).
+    fn place(&mut self, manifest: &Arc<Manifest>, entry: usize) -> (usize, bool) {
+        let path = manifest.entries()[entry].path.as_str();
+        let hash = std::hash::BuildHasher::hash_one(&attest_hash::PathHashBuilder::default(), path);
+        self.place_hashed(hash, manifest, entry)
     }
-}
 
-impl std::borrow::Borrow<str> for ListedPath {
-    fn borrow(&self) -> &str {
-        self.path()
+    /// [`Listed::place`] with the path's `hash` given.
+    fn place_hashed(&mut self, hash: u64, manifest: &Arc<Manifest>, entry: usize) -> (usize, bool) {
+        let path = manifest.entries()[entry].path.as_str();
+        let new = self.paths.len();
+        let mut last = match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(new);
+                self.paths.push(ListedPath { manifest: Arc::clone(manifest), entry, same_hash: None });
+                return (new, true);
+            }
+            std::collections::hash_map::Entry::Occupied(first) => *first.get(),
+        };
+        loop {
+            if self.paths[last].path() == path {
+                return (last, false);
+            }
+            match self.paths[last].same_hash {
+                Some(next) => last = next,
+                None => break,
+            }
+        }
+        self.paths[last].same_hash = Some(new);
+        self.paths.push(ListedPath { manifest: Arc::clone(manifest), entry, same_hash: None });
+        (new, true)
     }
 }
 
@@ -253,8 +289,8 @@ impl std::borrow::Borrow<str> for ListedPath {
 /// resolved dependencies).
 #[derive(Default)]
 pub(crate) struct StatementHead {
-    /// Every input file listed so far, with its index in the list.
-    listed: HashMap<ListedPath, usize, attest_hash::PathHashBuilder>,
+    /// Every input file listed so far.
+    listed: Listed,
     /// The step list's elements so far.
     steps: Vec<u8>,
     /// Whether a step was added.
@@ -282,19 +318,13 @@ impl StatementHead {
         self.listed.reserve(step.inputs.len());
         for (entry, file) in step.inputs.entries().iter().enumerate() {
             let Some(digest) = &file.digest else { continue };
-            let path = file.path.as_str();
-            let index = match self.listed.get(path) {
-                Some(&index) => index,
-                None => {
-                    let index = self.listed.len();
-                    if index > 0 {
-                        out.push(b',');
-                    }
-                    self.listed.insert(ListedPath { manifest: Arc::clone(&step.inputs), entry }, index);
-                    write_dependency(path, Hex32(*digest.as_bytes()), &mut out);
-                    index
+            let (index, new) = self.listed.place(&step.inputs, entry);
+            if new {
+                if index > 0 {
+                    out.push(b',');
                 }
-            };
+                write_dependency(file.path.as_str(), Hex32(*digest.as_bytes()), &mut out);
+            }
             match ranges.last_mut() {
                 Some(range) if range[1] == index => range[1] += 1,
                 _ => ranges.push([index, index + 1]),
@@ -615,6 +645,22 @@ mod tests {
         let inside = with_inputs(&[&["a/1", "c/1"], &["b/1"], &["a/1", "b/1", "d/1"]]);
         assert_eq!(names(&inside), ["a/1", "c/1", "b/1", "d/1"]);
         assert_eq!(listed(&inside)[0].1, "00".repeat(32), "the first step to name a file gives its digest");
+    }
+
+    /// Paths whose hashes collide are still told apart, and each is found again.
+    #[test]
+    fn listed_paths_with_the_same_hash_stay_apart() {
+        let manifest = files(["a", "b", "c"].iter().map(|p| ((*p).to_owned(), Hex32([0; 32]))));
+        let mut listed = Listed::default();
+        assert_eq!(listed.place_hashed(7, &manifest, 0), (0, true));
+        assert_eq!(listed.place_hashed(7, &manifest, 1), (1, true), "same hash, other path");
+        assert_eq!(listed.place_hashed(7, &manifest, 2), (2, true));
+        assert_eq!(listed.place_hashed(9, &manifest, 1), (3, true), "the hash decides where to look");
+        for entry in 0..3 {
+            assert_eq!(listed.place_hashed(7, &manifest, entry), (entry, false), "found again");
+        }
+        assert_eq!(listed.place(&manifest, 2), (4, true), "its real hash differs");
+        assert_eq!(listed.place(&manifest, 2), (4, false));
     }
 
     /// A file name with quotes, a newline, a control character and non-ASCII text.

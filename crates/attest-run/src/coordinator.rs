@@ -198,7 +198,7 @@ fn schedule(
     run_started: Instant,
 ) -> Vec<StepReport> {
     let graph = pipeline.graph();
-    let priority = graph.remaining_path(&vec![1; graph.len()]);
+    let priority = graph.start_priority();
     let mut queue = ReadyQueue::new(graph, selected, priority);
     let mut reports = Vec::new();
     let mut outputs: Vec<Option<(Digest, Arc<Manifest>)>> = vec![None; graph.len()];

@@ -20,7 +20,11 @@ use crate::{Reporter, RunEvent, RunSummary, StepReport};
 pub type PendingReceipt = Result<ReceiptWriter, ReceiptWriteError>;
 
 /// A [`Reporter`] that hands each finished step to the receipt's writer as soon as every
-/// step before it (in pipeline order) is in too, and passes every event on to `inner`.
+/// step before it in the receipt's order is in too, and passes every event on to `inner`.
+/// The receipt lists steps in their start order ([`attest_pipeline::Graph::start_order`]):
+/// the order in which cache hits finish, so that the writer keeps up with the run
+/// (in declaration order, one short step declared early and started late by the
+/// scheduler would hold back the whole receipt until the end of the run).
 /// The writer works on a thread of its own: the thread that reports steps also hands the
 /// workers their next steps.
 pub struct ReceiptFeed<'a> {
@@ -37,7 +41,7 @@ pub struct ReceiptFeed<'a> {
 /// than the step's part of the receipt.
 const BATCH_FILES: usize = 256;
 
-/// Step records put back in pipeline order, handed over in batches.
+/// Step records put back in the receipt's order, handed over in batches.
 struct InOrder {
     /// Records by place: those that finished before a step ahead of them wait here.
     waiting: Vec<Option<StepRecord>>,
@@ -98,8 +102,8 @@ fn write_steps(mut writer: PendingReceipt, batches: &Mailbox<Vec<StepRecord>>) -
 }
 
 impl<'a> ReceiptFeed<'a> {
-    /// Feeds `writer` the steps `selected` (pipeline indices, in pipeline order) of
-    /// `pipeline`, run in the workspace at `root`.
+    /// Feeds `writer` the steps `selected` (pipeline indices) of `pipeline`, run in the
+    /// workspace at `root`, in their start order.
     pub fn new(
         inner: &'a dyn Reporter,
         pipeline: &'a Pipeline,
@@ -107,8 +111,9 @@ impl<'a> ReceiptFeed<'a> {
         selected: &[usize],
         writer: PendingReceipt,
     ) -> Self {
+        let order = pipeline.graph().start_order(selected);
         let places =
-            selected.iter().enumerate().map(|(place, &i)| (pipeline.steps[i].name.as_str(), (place, i))).collect();
+            order.iter().enumerate().map(|(place, &i)| (pipeline.steps[i].name.as_str(), (place, i))).collect();
         let to_writer = Arc::new(Mailbox::new());
         let batches = Arc::clone(&to_writer);
         let writer = std::thread::Builder::new()
@@ -156,7 +161,7 @@ pub struct FedReceipt {
 
 impl FedReceipt {
     /// The writer, with every step and the step list written, and the steps' records
-    /// in pipeline order.
+    /// in the receipt's order.
     pub fn wait(self) -> (PendingReceipt, Vec<StepRecord>) {
         self.writer.join().expect("the receipt's writer thread does not panic")
     }

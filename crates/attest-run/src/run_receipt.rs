@@ -119,7 +119,7 @@ pub fn pipeline_ref(workspace: &Workspace, pipeline: &Pipeline, path: &str, sour
     }
 }
 
-/// The record of a run: its selected steps, `steps`, in pipeline order (as a
+/// The record of a run: its selected steps, `steps`, in their start order (as a
 /// [`crate::ReceiptFeed`] hands them over).
 pub fn run_record(context: &ReceiptContext<'_>, summary: &RunSummary, steps: Vec<StepRecord>) -> RunRecord {
     let pipeline = context.pipeline;

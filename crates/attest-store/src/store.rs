@@ -56,15 +56,23 @@ impl Store {
             return Err(StoreError::TooNew { path: self.path.clone(), found, known });
         }
         for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let next = version + 1;
-            self.conn
-                .execute_batch(&format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {next}; COMMIT;"))
-                .map_err(|e| {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    self.error(e)
-                })?;
+            self.apply(version, migration).map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.error(e)
+            })?;
         }
         Ok(())
+    }
+
+    /// Applies `migration`, which takes the schema from `version` to the next, unless
+    /// another process did since the version was read (checked inside the transaction).
+    fn apply(&self, version: usize, migration: &str) -> rusqlite::Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let now: i64 = self.conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if usize::try_from(now) == Ok(version) {
+            self.conn.execute_batch(&format!("{migration}; PRAGMA user_version = {};", version + 1))?;
+        }
+        self.conn.execute_batch("COMMIT")
     }
 
     /// The schema version (`PRAGMA user_version`).
@@ -93,6 +101,7 @@ pub(crate) fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
 mod tests {
     use super::*;
 
@@ -105,6 +114,46 @@ mod tests {
         drop(store);
         let again = Store::open(&path).expect("reopens");
         assert_eq!(again.user_version().expect("version") as usize, MIGRATIONS.len());
+    }
+
+    /// Processes that open a new database at once all succeed: each migration is applied
+    /// by whichever gets there first, and skipped by the others.
+    #[test]
+    fn stores_opened_at_once_migrate_the_database_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attest.db");
+        let opened: Vec<Result<u32, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| Store::open(&path).and_then(|store| store.user_version()).map_err(|e| e.to_string()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        for result in opened {
+            assert_eq!(result, Ok(MIGRATIONS.len() as u32));
+        }
+    }
+
+    /// A database written by an earlier attest (here: two migrations) gets the later ones.
+    #[test]
+    fn an_older_database_gets_the_later_migrations() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attest.db");
+        let conn = Connection::open(&path).expect("raw open");
+        for (version, migration) in MIGRATIONS[..2].iter().enumerate() {
+            conn.execute_batch(&format!("{migration}; PRAGMA user_version = {};", version + 1)).expect("old schema");
+        }
+        let indexes = |conn: &Connection| -> Vec<String> {
+            let mut stmt =
+                conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'steps'").unwrap();
+            stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert!(indexes(&conn).contains(&"steps_by_name".to_owned()));
+        drop(conn);
+        let store = Store::open(&path).expect("migrates");
+        assert_eq!(store.user_version().expect("version") as usize, MIGRATIONS.len());
+        assert!(!indexes(&store.conn).contains(&"steps_by_name".to_owned()), "dropped by migration 3");
     }
 
     #[test]
