@@ -16,6 +16,10 @@ pub struct Store {
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The write-ahead log's size beyond which [`Store::fold_wal`] folds it into the database:
+/// about ten runs of a 200-step pipeline.
+const WAL_FOLD_BYTES: u64 = 1 << 20;
+
 impl Store {
     /// Opens (creating when missing) the database at `path` and applies the migrations it
     /// lacks, each in its own transaction together with its `user_version`, so a process
@@ -73,6 +77,28 @@ impl Store {
             self.conn.execute_batch(&format!("{migration}; PRAGMA user_version = {};", version + 1))?;
         }
         self.conn.execute_batch("COMMIT")
+    }
+
+    /// Folds the write-ahead log into the database and empties it, when it has grown
+    /// beyond [`WAL_FOLD_BYTES`] and no other connection is using the database at this
+    /// moment (it never waits for one); returns whether it did. The first connection to
+    /// open a database reads the whole log, so a long log costs every command; SQLite
+    /// folds it on its own only at 1,000 pages, at the commit that crosses the mark (for
+    /// `attest run`, the end of some run). A run calls this beside its steps instead.
+    pub fn fold_wal(&self) -> Result<bool, StoreError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).map_or(0, |m| m.len()) <= WAL_FOLD_BYTES {
+            return Ok(false);
+        }
+        self.conn.busy_timeout(Duration::ZERO).map_err(|e| self.error(e))?;
+        let folded = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.error(e))?;
+        match folded {
+            Ok(busy) => Ok(busy == 0),
+            Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => Ok(false),
+            Err(err) => Err(self.error(err)),
+        }
     }
 
     /// The schema version (`PRAGMA user_version`).
@@ -154,6 +180,46 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         assert_eq!(store.user_version().expect("version") as usize, MIGRATIONS.len());
         assert!(!indexes(&store.conn).contains(&"steps_by_name".to_owned()), "dropped by migration 3");
+        let plan: String = store
+            .conn
+            .query_row("EXPLAIN QUERY PLAN SELECT run_id, pid FROM runs WHERE status = 'running'", [], |row| row.get(3))
+            .unwrap();
+        assert!(plan.contains("runs_running"), "running runs are found by their index: {plan}");
+    }
+
+    /// A long log is folded and emptied, a short one left alone, and a reader in
+    /// another connection makes the fold give up at once rather than wait.
+    #[test]
+    fn a_long_write_ahead_log_is_folded_unless_the_database_is_in_use() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attest.db");
+        let wal = dir.path().join("attest.db-wal");
+        let store = Store::open(&path).expect("opens");
+        store.conn.execute_batch("CREATE TABLE filler (data BLOB)").unwrap();
+        let fill = |pages: usize| {
+            for _ in 0..pages {
+                store.conn.execute("INSERT INTO filler VALUES (zeroblob(4000))", []).unwrap();
+            }
+        };
+        fill(10);
+        assert!(!store.fold_wal().unwrap(), "a short log stays");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        fill(300);
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN; SELECT count(*) FROM filler;").unwrap();
+        let started = std::time::Instant::now();
+        assert!(!store.fold_wal().unwrap(), "another connection reads");
+        assert!(started.elapsed() < BUSY_TIMEOUT / 2, "did not wait for the reader");
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        assert!(store.fold_wal().unwrap());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "emptied");
+        let rows: i64 = store.conn.query_row("SELECT count(*) FROM filler", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 310, "nothing lost");
+        drop(store);
+        let again = Store::open(&path).unwrap();
+        let rows: i64 = again.conn.query_row("SELECT count(*) FROM filler", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 310);
     }
 
     #[test]

@@ -116,6 +116,10 @@ fn record(path: &Path, start: &RunStart, on_record: GateOpener, records: &mpsc::
         Ok(store) => store,
         Err(err) => return printer.warn(&format!("run history is not recorded: {err}")),
     };
+    // Beside the steps, rather than at some run's last commit.
+    if let Err(err) = store.fold_wal() {
+        printer.warn(&format!("failed to fold the history's write-ahead log: {err}"));
+    }
     // The end is awaited only once the rows are written (inside `finish_run`).
     let (steps, end) = match records.recv() {
         Ok(Record::Steps(steps)) => (steps, None),
