@@ -222,51 +222,57 @@ struct Listed {
     by_hash: HashMap<u64, usize, attest_hash::PathHashBuilder>,
     /// Each listed path, in the list's order.
     paths: Vec<ListedPath>,
+    /// The manifests that hold the listed paths (one reference per step, not per path).
+    manifests: Vec<Arc<Manifest>>,
 }
 
-/// A listed input file's path, by the manifest that holds it (no copy of the text), and
-/// the next listed path with the same hash, if any.
+/// A listed input file's path, as an entry of one of [`Listed::manifests`] (no copy of
+/// the text), and the next listed path with the same hash, if any.
 struct ListedPath {
-    manifest: Arc<Manifest>,
+    manifest: usize,
     entry: usize,
     same_hash: Option<usize>,
 }
 
-impl ListedPath {
-    fn path(&self) -> &str {
-        self.manifest.entries()[self.entry].path.as_str()
-    }
-}
-
 impl Listed {
-    /// Room for `additional` more paths.
-    fn reserve(&mut self, additional: usize) {
-        self.by_hash.reserve(additional);
-        self.paths.reserve(additional);
+    /// Makes room for the paths of `manifest`, whose entries [`Listed::place`] is given
+    /// next.
+    fn start(&mut self, manifest: &Arc<Manifest>) {
+        self.by_hash.reserve(manifest.len());
+        self.paths.reserve(manifest.len());
+        self.manifests.push(Arc::clone(manifest));
     }
 
-    /// The place of entry `entry` of `manifest` in the list, and whether it is new there
-    /// (appended now).
-    fn place(&mut self, manifest: &Arc<Manifest>, entry: usize) -> (usize, bool) {
-        let path = manifest.entries()[entry].path.as_str();
-        let hash = std::hash::BuildHasher::hash_one(&attest_hash::PathHashBuilder::default(), path);
-        self.place_hashed(hash, manifest, entry)
+    fn path(&self, listed: &ListedPath) -> &str {
+        self.manifests[listed.manifest].entries()[listed.entry].path.as_str()
+    }
+
+    /// The place in the list of entry `entry` of the manifest last [started](Listed::start),
+    /// and whether it is new there (appended now).
+    fn place(&mut self, entry: usize) -> (usize, bool) {
+        let manifest = &self.manifests[self.manifests.len() - 1];
+        let hash = std::hash::BuildHasher::hash_one(
+            &attest_hash::PathHashBuilder::default(),
+            manifest.entries()[entry].path.as_str(),
+        );
+        self.place_hashed(hash, entry)
     }
 
     /// [`Listed::place`] with the path's `hash` given.
-    fn place_hashed(&mut self, hash: u64, manifest: &Arc<Manifest>, entry: usize) -> (usize, bool) {
-        let path = manifest.entries()[entry].path.as_str();
+    fn place_hashed(&mut self, hash: u64, entry: usize) -> (usize, bool) {
+        let manifest = self.manifests.len() - 1;
         let new = self.paths.len();
         let mut last = match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(new);
-                self.paths.push(ListedPath { manifest: Arc::clone(manifest), entry, same_hash: None });
+                self.paths.push(ListedPath { manifest, entry, same_hash: None });
                 return (new, true);
             }
             std::collections::hash_map::Entry::Occupied(first) => *first.get(),
         };
+        let path = self.manifests[manifest].entries()[entry].path.as_str();
         loop {
-            if self.paths[last].path() == path {
+            if self.path(&self.paths[last]) == path {
                 return (last, false);
             }
             match self.paths[last].same_hash {
@@ -275,7 +281,7 @@ impl Listed {
             }
         }
         self.paths[last].same_hash = Some(new);
-        self.paths.push(ListedPath { manifest: Arc::clone(manifest), entry, same_hash: None });
+        self.paths.push(ListedPath { manifest, entry, same_hash: None });
         (new, true)
     }
 }
@@ -315,10 +321,10 @@ impl StatementHead {
     pub(crate) fn add_step(&mut self, step: &StepRecord) -> Vec<u8> {
         let mut out = Vec::with_capacity(step.inputs.len() * 128);
         let mut ranges: Vec<[usize; 2]> = Vec::new();
-        self.listed.reserve(step.inputs.len());
+        self.listed.start(&step.inputs);
         for (entry, file) in step.inputs.entries().iter().enumerate() {
             let Some(digest) = &file.digest else { continue };
-            let (index, new) = self.listed.place(&step.inputs, entry);
+            let (index, new) = self.listed.place(entry);
             if new {
                 if index > 0 {
                     out.push(b',');
@@ -652,15 +658,17 @@ mod tests {
     fn listed_paths_with_the_same_hash_stay_apart() {
         let manifest = files(["a", "b", "c"].iter().map(|p| ((*p).to_owned(), Hex32([0; 32]))));
         let mut listed = Listed::default();
-        assert_eq!(listed.place_hashed(7, &manifest, 0), (0, true));
-        assert_eq!(listed.place_hashed(7, &manifest, 1), (1, true), "same hash, other path");
-        assert_eq!(listed.place_hashed(7, &manifest, 2), (2, true));
-        assert_eq!(listed.place_hashed(9, &manifest, 1), (3, true), "the hash decides where to look");
+        listed.start(&manifest);
+        assert_eq!(listed.place_hashed(7, 0), (0, true));
+        assert_eq!(listed.place_hashed(7, 1), (1, true), "same hash, other path");
+        assert_eq!(listed.place_hashed(7, 2), (2, true));
+        assert_eq!(listed.place_hashed(9, 1), (3, true), "the hash decides where to look");
+        listed.start(&manifest);
         for entry in 0..3 {
-            assert_eq!(listed.place_hashed(7, &manifest, entry), (entry, false), "found again");
+            assert_eq!(listed.place_hashed(7, entry), (entry, false), "found again, from another manifest");
         }
-        assert_eq!(listed.place(&manifest, 2), (4, true), "its real hash differs");
-        assert_eq!(listed.place(&manifest, 2), (4, false));
+        assert_eq!(listed.place(2), (4, true), "its real hash differs");
+        assert_eq!(listed.place(2), (4, false));
     }
 
     /// A file name with quotes, a newline, a control character and non-ASCII text.

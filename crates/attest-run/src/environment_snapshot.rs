@@ -64,7 +64,7 @@ fn git_info(
     path_env: Option<&str>,
     rev_parse: Option<&str>,
     index: Option<IndexFile>,
-    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
+    seen: &dyn Fn(&str) -> Option<FileStat>,
 ) -> Option<GitInfo> {
     if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, index, seen)) {
         return Some(info);
@@ -86,7 +86,7 @@ fn clean_from_index(
     root: &Path,
     rev_parse: &str,
     early: Option<IndexFile>,
-    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
+    seen: &dyn Fn(&str) -> Option<FileStat>,
 ) -> Option<GitInfo> {
     let mut lines = rev_parse.lines().map(str::trim);
     let (top, _, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);

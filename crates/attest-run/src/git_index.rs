@@ -42,14 +42,6 @@ struct Entry<'a> {
     size: u32,
 }
 
-/// What an index file says, when this reader understands all of it.
-#[derive(Debug)]
-struct Index<'a> {
-    entries: Vec<Entry<'a>>,
-    /// The root of the cache tree, when it is valid.
-    root_tree: Option<String>,
-}
-
 fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
@@ -62,10 +54,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses an index of version 2 or 3 with SHA-1 object names. `None` for anything else
-/// (version 4's compressed paths, split or sparse indexes, flags this reader does not
-/// handle, a truncated file).
-fn parse(bytes: &[u8]) -> Option<Index<'_>> {
+/// Reads an index of version 2 or 3 with SHA-1 object names as it goes: hands each
+/// entry to `visit`, in order, and returns the root of the cache tree, when it is valid.
+/// `None` when `visit` answers `false` (and from then on nothing is read), or for
+/// anything this reader does not understand (version 4's compressed paths, split or
+/// sparse indexes, flags it does not handle, a truncated file). Nothing is copied: a
+/// large index costs no memory beyond its bytes.
+fn parse<'a>(bytes: &'a [u8], mut visit: impl FnMut(Entry<'a>) -> bool) -> Option<Option<String>> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
@@ -76,7 +71,6 @@ fn parse(bytes: &[u8]) -> Option<Index<'_>> {
     let count = usize::try_from(be32(bytes, 8)?).ok()?;
     let body_end = bytes.len().checked_sub(20)?; // the trailing SHA-1 of the file
     let mut at = 12;
-    let mut entries = Vec::with_capacity(count.min(body_end / ENTRY_FIXED));
     for _ in 0..count {
         let field = |i: usize| be32(bytes, at + 4 * i);
         let flags = be16(bytes, at + 60)?;
@@ -96,7 +90,7 @@ fn parse(bytes: &[u8]) -> Option<Index<'_>> {
             return None;
         }
         let path = std::str::from_utf8(&bytes[name_at..name_at + name_len]).ok()?;
-        entries.push(Entry {
+        let entry = Entry {
             path,
             ctime: (field(0)?, field(1)?),
             mtime: (field(2)?, field(3)?),
@@ -106,7 +100,10 @@ fn parse(bytes: &[u8]) -> Option<Index<'_>> {
             uid: field(7)?,
             gid: field(8)?,
             size: field(9)?,
-        });
+        };
+        if !visit(entry) {
+            return None;
+        }
         // Entries are NUL-padded to a multiple of eight bytes (one to eight NULs).
         let entry_len = name_at - at + name_len;
         at += (entry_len + 8) & !7;
@@ -125,7 +122,7 @@ fn parse(bytes: &[u8]) -> Option<Index<'_>> {
         }
         at += 8 + len;
     }
-    Some(Index { entries, root_tree })
+    Some(root_tree)
 }
 
 /// The root tree's object name from a `TREE` extension, when the root is valid:
@@ -228,39 +225,30 @@ pub(crate) fn clean_against_index(
     top: &Path,
     index: &IndexFile,
     head_tree: &str,
-    seen: &(dyn Fn(&str) -> Option<FileStat> + Sync),
+    seen: &dyn Fn(&str) -> Option<FileStat>,
 ) -> Option<Clean> {
-    use rayon::prelude::*;
     let index_mtime = (index.stat.mtime_ns.div_euclid(1_000_000_000), index.stat.mtime_ns.rem_euclid(1_000_000_000));
-    let index = parse(&index.bytes)?;
-    if index.root_tree.as_deref() != Some(head_tree) {
+    // The files the run stat'ed are compared as the index is read; the others are kept,
+    // in order, to be stat'ed below.
+    let mut unseen = Vec::new();
+    let root_tree = parse(&index.bytes, |entry| match seen(entry.path) {
+        Some(stat) => unchanged(&entry, &stat, None, index_mtime),
+        None => {
+            unseen.push(entry);
+            true
+        }
+    })?;
+    if root_tree.as_deref() != Some(head_tree) {
         return None;
     }
-    // The files the run stat'ed are compared on every core; the others are kept, in
-    // order, to be stat'ed below.
-    let unseen: Vec<Vec<&Entry<'_>>> = index
-        .entries
-        .par_chunks(4096)
-        .map(|chunk| {
-            let mut unseen = Vec::new();
-            for entry in chunk {
-                match seen(entry.path) {
-                    Some(stat) if !unchanged(entry, &stat, None, index_mtime) => return None,
-                    Some(_) => {}
-                    None => unseen.push(entry),
-                }
-            }
-            Some(unseen)
-        })
-        .collect::<Option<_>>()?;
     // Relative to the repository's top, opened once: a short walk per file instead of one
     // from the file system's root.
     let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
     let top = rustix::fs::open(top, flags, rustix::fs::Mode::empty()).ok()?;
-    for entry in unseen.into_iter().flatten() {
+    for entry in unseen {
         let (stat, owner) =
             from_lstat(&rustix::fs::statat(&top, entry.path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?);
-        if !unchanged(entry, &stat, Some(owner), index_mtime) {
+        if !unchanged(&entry, &stat, Some(owner), index_mtime) {
             return None;
         }
     }
@@ -347,12 +335,24 @@ mod tests {
     fn parses_what_git_writes() {
         let dir = repo();
         let bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
-        let index = parse(&bytes).unwrap();
-        let paths: Vec<&str> = index.entries.iter().map(|e| e.path).collect();
+        let mut entries = Vec::new();
+        let root_tree = parse(&bytes, |entry| {
+            entries.push(entry);
+            true
+        })
+        .unwrap();
+        let paths: Vec<&str> = entries.iter().map(|e| e.path).collect();
         assert_eq!(paths, ["a.txt", "link", "src/b.c", "src/deep/c.h"]);
-        assert_eq!(index.entries[1].mode, 0o120_000);
-        assert_eq!(index.entries[2].size, 6);
-        assert_eq!(index.root_tree.as_deref(), Some(git(dir.path(), &["rev-parse", "HEAD^{tree}"]).as_str()));
+        assert_eq!(entries[1].mode, 0o120_000);
+        assert_eq!(entries[2].size, 6);
+        assert_eq!(root_tree.as_deref(), Some(git(dir.path(), &["rev-parse", "HEAD^{tree}"]).as_str()));
+        let mut visited = 0;
+        let stop_at_second = |_| {
+            visited += 1;
+            visited < 2
+        };
+        assert_eq!(parse(&bytes, stop_at_second), None, "stops where the visitor says");
+        assert_eq!(visited, 2);
     }
 
     #[test]
@@ -399,7 +399,7 @@ mod tests {
 
         let v4 = repo();
         git(v4.path(), &["update-index", "--index-version", "4"]);
-        assert!(parse(&std::fs::read(v4.path().join(".git/index")).unwrap()).is_none());
+        assert!(parse(&std::fs::read(v4.path().join(".git/index")).unwrap(), |_| true).is_none());
     }
 
     #[test]
@@ -407,11 +407,11 @@ mod tests {
         let dir = repo();
         let bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
         for cut in [0, 3, 12, 40, bytes.len() / 2, bytes.len() - 21] {
-            assert!(parse(&bytes[..cut]).is_none(), "truncated at {cut}");
+            assert!(parse(&bytes[..cut], |_| true).is_none(), "truncated at {cut}");
         }
         let mut wrong = bytes.clone();
         wrong[0] = b'X';
-        assert!(parse(&wrong).is_none());
+        assert!(parse(&wrong, |_| true).is_none());
     }
 
     /// An index read before the run serves when the file is unchanged, and is read again
