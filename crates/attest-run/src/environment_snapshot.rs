@@ -201,7 +201,15 @@ pub fn environment_probe(
         lock_files,
         tools,
     };
-    let rev_parse = rev_parse(root, host_path);
+    // Read from the repository's files when certain; git is asked (and its answer kept)
+    // otherwise.
+    let state_dir = crate::Workspace::new(root).state_dir();
+    let git_variables = std::env::vars_os().any(|(name, _)| crate::git_head::redirects_git(name.as_encoded_bytes()));
+    let rev_parse = crate::git_head::read(root, &state_dir, git_variables).or_else(|| {
+        let answer = rev_parse(root, host_path)?;
+        crate::git_head::learn(&state_dir, &answer);
+        Some(answer)
+    });
     let index = rev_parse.as_deref().and_then(|out| IndexFile::read(&index_path(root, out)?));
     EnvironmentProbe { snapshot, root: root.to_owned(), host_path: host_path.map(str::to_owned), rev_parse, index }
 }

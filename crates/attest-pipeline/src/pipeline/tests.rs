@@ -317,3 +317,11 @@ fn a_cached_parse_is_reused_only_for_the_same_file() {
     let (_, fresh) = Pipeline::parse_cached("attest.yaml", GOOD, Some(b"garbage")).unwrap();
     assert!(fresh.is_some());
 }
+
+/// The schema a cached parse is keyed by is the one the types give (as printed by
+/// `attest pipeline schema`): a changed schema invalidates every cached parse.
+#[test]
+fn the_cache_key_uses_the_schema_of_the_types() {
+    let generated = serde_json::to_string_pretty(&json_schema()).unwrap();
+    assert_eq!(CHECKED_IN_SCHEMA.trim_end(), generated, "regenerate schemas/attest.schema.json");
+}
