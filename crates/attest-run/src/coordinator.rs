@@ -28,8 +28,13 @@ use crate::{
 const KILL_GRACE: Duration = Duration::from_secs(3);
 /// How often the coordinator looks at the interrupt flag and deadlines.
 const TICK: Duration = Duration::from_millis(25);
-/// Steps handed to the workers at a time, per worker: one running, one queued.
-const IN_FLIGHT_PER_WORKER: usize = 2;
+/// Steps handed to the workers at a time, per worker: one running, the rest queued (by
+/// priority, so that a step that becomes ready later still goes first when its chain is
+/// longer). Cache hits take a worker about as long as the coordinator's turn per step
+/// (reporting it, finding what became ready), and a woken coordinator often shares a core
+/// with the worker that woke it: with one step queued per worker, the workers ran out of
+/// work and took turns on one core for the first third of a 200-step null run.
+const IN_FLIGHT_PER_WORKER: usize = 8;
 
 /// Why the run stopped starting steps.
 enum Stop {
@@ -199,7 +204,7 @@ fn schedule(
 ) -> Vec<StepReport> {
     let graph = pipeline.graph();
     let priority = graph.start_priority();
-    let mut queue = ReadyQueue::new(graph, selected, priority);
+    let mut queue = ReadyQueue::new(graph, selected, priority.clone());
     let mut reports = Vec::new();
     let mut outputs: Vec<Option<(Digest, Arc<Manifest>)>> = vec![None; graph.len()];
     // Handed to a worker (running or queued), with the step's timeout.
@@ -270,7 +275,8 @@ fn schedule(
                     })
                     .collect();
                 running.insert(step, pipeline.steps[step].timeout);
-                jobs_box.send(Job { step, upstream });
+                // Ahead of queued steps with shorter chains, as the ready queue orders them.
+                jobs_box.send_ranked(Job { step, upstream }, priority[step]);
             }
             if running.is_empty() {
                 // Nothing running and nothing could start: only possible when cancelled.

@@ -3,8 +3,14 @@
 //! std's channels spin, then yield, before they put a waiting receiver to sleep. In a
 //! null run every core is busy with a worker, and a coordinator waiting for the next
 //! report would spend on spinning the CPU time the workers need.
+//!
+//! Items may carry a rank ([`Mailbox::send_ranked`]): a receiver gets the highest-ranked
+//! item first, and items of one rank in the order they were sent. The scheduler ranks
+//! the steps it hands to workers ahead of time, so that a step on the critical path that
+//! becomes ready later still starts before those queued earlier.
 
-use std::collections::VecDeque;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,26 +23,77 @@ pub(crate) enum Received<T> {
     Closed,
 }
 
-/// A first-in, first-out queue for any number of senders and receivers.
+/// A queue for any number of senders and receivers: highest rank first, then first in,
+/// first out.
 pub(crate) struct Mailbox<T> {
-    state: Mutex<(VecDeque<T>, bool)>,
+    state: Mutex<State<T>>,
     ready: Condvar,
+}
+
+struct State<T> {
+    items: BinaryHeap<Queued<T>>,
+    /// Items sent so far: the next one's place among those of its rank.
+    sent: u64,
+    closed: bool,
+}
+
+/// An item with its rank and the order it was sent in.
+struct Queued<T> {
+    rank: u64,
+    sent: u64,
+    item: T,
+}
+
+impl<T> Ord for Queued<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank.cmp(&other.rank).then_with(|| other.sent.cmp(&self.sent))
+    }
+}
+
+impl<T> PartialOrd for Queued<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> PartialEq for Queued<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<T> Eq for Queued<T> {}
+
+impl<T> State<T> {
+    fn take(&mut self) -> Option<T> {
+        self.items.pop().map(|queued| queued.item)
+    }
 }
 
 impl<T> Mailbox<T> {
     pub(crate) fn new() -> Self {
-        Self { state: Mutex::new((VecDeque::new(), false)), ready: Condvar::new() }
+        let state = State { items: BinaryHeap::new(), sent: 0, closed: false };
+        Self { state: Mutex::new(state), ready: Condvar::new() }
     }
 
-    /// Adds `item`, waking one waiting receiver.
+    /// Adds `item` behind every item sent before it, waking one waiting receiver.
     pub(crate) fn send(&self, item: T) {
-        self.state.lock().expect("mailbox lock is never poisoned").0.push_back(item);
+        self.send_ranked(item, 0);
+    }
+
+    /// Adds `item` ahead of every item of a lower rank, waking one waiting receiver.
+    pub(crate) fn send_ranked(&self, item: T, rank: u64) {
+        let mut state = self.state.lock().expect("mailbox lock is never poisoned");
+        let sent = state.sent;
+        state.sent += 1;
+        state.items.push(Queued { rank, sent, item });
+        drop(state);
         self.ready.notify_one();
     }
 
     /// No more items will come: receivers get what is left, then [`Received::Closed`].
     pub(crate) fn close(&self) {
-        self.state.lock().expect("mailbox lock is never poisoned").1 = true;
+        self.state.lock().expect("mailbox lock is never poisoned").closed = true;
         self.ready.notify_all();
     }
 
@@ -44,10 +101,10 @@ impl<T> Mailbox<T> {
     pub(crate) fn recv(&self) -> Option<T> {
         let mut state = self.state.lock().expect("mailbox lock is never poisoned");
         loop {
-            if let Some(item) = state.0.pop_front() {
+            if let Some(item) = state.take() {
                 return Some(item);
             }
-            if state.1 {
+            if state.closed {
                 return None;
             }
             state = self.ready.wait(state).expect("mailbox lock is never poisoned");
@@ -59,10 +116,10 @@ impl<T> Mailbox<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.state.lock().expect("mailbox lock is never poisoned");
         loop {
-            if let Some(item) = state.0.pop_front() {
+            if let Some(item) = state.take() {
                 return Received::Item(item);
             }
-            if state.1 {
+            if state.closed {
                 return Received::Closed;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
@@ -87,6 +144,17 @@ mod tests {
         assert_eq!(mailbox.recv_timeout(Duration::from_secs(1)), Received::Item(2));
         assert_eq!(mailbox.recv(), None);
         assert_eq!(mailbox.recv_timeout(Duration::from_secs(1)), Received::Closed);
+    }
+
+    #[test]
+    fn higher_ranks_come_first_and_equal_ranks_in_order() {
+        let mailbox = Mailbox::new();
+        for (item, rank) in [("a", 1), ("b", 3), ("c", 1), ("d", 3), ("e", 0), ("f", 2)] {
+            mailbox.send_ranked(item, rank);
+        }
+        mailbox.close();
+        let order: Vec<&str> = std::iter::from_fn(|| mailbox.recv()).collect();
+        assert_eq!(order, ["b", "d", "f", "a", "c", "e"]);
     }
 
     #[test]

@@ -155,6 +155,29 @@ steps:
     assert!(outcome.stderr.contains("[SKIP] later - --fail-fast after `bad` failed"), "{}", outcome.stderr);
 }
 
+/// Among ready steps the one with the longest chain of dependents starts first, also
+/// when it becomes ready after shorter steps were handed to the workers: at most the one
+/// step a worker took while the scheduler had not yet seen the chain's previous step end.
+#[test]
+fn the_longest_chain_starts_first_even_behind_steps_already_queued() {
+    let mut yaml = String::from("version: \"0.1\"\nsteps:\n");
+    for i in 0..10 {
+        yaml.push_str(&format!("  s{i}: {{ run: \"echo s{i} >> order.log\", inputs: [] }}\n"));
+    }
+    yaml.push_str("  a: { run: \"echo a >> order.log\", inputs: [] }\n");
+    yaml.push_str("  b: { run: \"echo b >> order.log\", inputs: [], needs: [a] }\n");
+    yaml.push_str("  c: { run: \"echo c >> order.log\", inputs: [], needs: [b] }\n");
+    let ctx = TestContext::new().pipeline(&yaml);
+    ctx.run(&["run", "-j", "1"]).success();
+    let order: Vec<String> = ctx.read("order.log").lines().map(str::to_owned).collect();
+    let place = |step: &str| order.iter().position(|s| s == step).unwrap_or(usize::MAX);
+    assert_eq!(place("a"), 0, "{order:?}");
+    assert!(place("b") <= 2, "b waited behind the queued short steps: {order:?}");
+    let short: Vec<&String> = order.iter().filter(|s| s.starts_with('s')).collect();
+    assert_eq!(short, (0..10).map(|i| format!("s{i}")).collect::<Vec<_>>().iter().collect::<Vec<_>>());
+    assert_eq!(order.len(), 13);
+}
+
 #[test]
 fn selected_steps_run_with_what_they_need_only() {
     let ctx = diamond();
