@@ -82,6 +82,9 @@ pub struct DirListingsLoad {
     pub warning: Option<String>,
 }
 
+/// A [`DirListings::load`] started early (see [`crate::PendingLoad`]).
+pub type PendingDirListings = crate::PendingLoad<DirListingsLoad>;
+
 /// Remembered directory listings: the loaded file (read-only) and the listings read this
 /// run (behind a mutex), which [`DirListings::save`] writes back.
 #[derive(Debug, Default)]

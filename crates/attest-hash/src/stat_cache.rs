@@ -8,9 +8,9 @@
 //! corrupt file is detected and the cache is rebuilt rather than trusted.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sealed_file::seal;
@@ -37,33 +37,8 @@ pub struct StatCacheLoad {
     pub warning: Option<String>,
 }
 
-/// A [`StatCache::load`] running on a thread of its own, started early so that reading a
-/// large cache overlaps the rest of a run's start. Cloning shares the one load.
-#[derive(Debug, Clone)]
-pub struct PendingStatCache {
-    path: PathBuf,
-    load: Arc<Mutex<Option<std::thread::JoinHandle<StatCacheLoad>>>>,
-}
-
-impl PendingStatCache {
-    /// Starts loading the cache at `path`.
-    pub fn start(path: &Path) -> Self {
-        let owned = path.to_owned();
-        let load =
-            std::thread::Builder::new().name("stat-cache".to_owned()).spawn(move || StatCache::load(&owned)).ok();
-        Self { path: path.to_owned(), load: Arc::new(Mutex::new(load)) }
-    }
-
-    /// The early load's result; a load now when someone took it already (or the thread
-    /// could not start or died).
-    pub fn wait(&self) -> StatCacheLoad {
-        let early = self.load.lock().expect("stat cache load lock is never poisoned").take();
-        match early.map(std::thread::JoinHandle::join) {
-            Some(Ok(load)) => load,
-            _ => StatCache::load(&self.path),
-        }
-    }
-}
+/// A [`StatCache::load`] started early (see [`crate::PendingLoad`]).
+pub type PendingStatCache = crate::PendingLoad<StatCacheLoad>;
 
 /// Maps workspace paths to digests for files whose stat is unchanged. Safe to share
 /// between threads: the loaded part is read-only (but for its "seen" flags), new entries

@@ -111,13 +111,16 @@ pub fn run(
     let started = Instant::now();
     let selected = crate::select(pipeline, &options.targets)?;
     let (_lock, waited) = lock(workspace, reporter)?;
-    let listings = DirListings::load(&workspace.dir_listings_path());
+    // Loads started early serve only when no other run changed the files since.
+    let listings = match options.dir_listings.as_ref().filter(|_| !waited) {
+        Some(pending) => pending.wait(),
+        None => DirListings::load(&workspace.dir_listings_path()),
+    };
     if let Some(warning) = &listings.warning {
         reporter.report(RunEvent::Warning(warning));
     }
     let filter = WorkspaceFilter::with_listings(&workspace.root, listings.listings)
         .map_err(|e| RunError::Workspace { message: error_chain(&e) })?;
-    // A load started early serves only when no other run changed the cache since.
     let pending = options.stat_cache.clone().filter(|_| !waited);
     let stat_cache = StatSource::new(pending, workspace.stat_cache_path(), reporter);
     let use_cache = pipeline.cache.enabled && !options.no_cache;

@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// The workspace's stat cache, when its load was started early; read again when the
     /// run had to wait for another one to release the workspace (which may have changed it).
     pub stat_cache: Option<attest_hash::PendingStatCache>,
+    /// The workspace's directory listings, likewise.
+    pub dir_listings: Option<attest_hash::PendingDirListings>,
     /// Where steps wait before they execute (cache hits never do), until the caller has
     /// the run on record; none: steps execute at once.
     pub execution_gate: Option<crate::ExecutionGate>,

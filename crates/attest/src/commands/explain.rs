@@ -30,6 +30,7 @@ pub(crate) fn explain(cwd: &Path, args: &ExplainArgs, printer: Printer) -> anyho
         explain_sandbox: false,
         host_env,
         stat_cache: None,
+        dir_listings: None,
         execution_gate: None,
     };
     let entries =

@@ -662,6 +662,7 @@ fn dry_run_outcome(
         explain_sandbox: false,
         host_env: crate::settings::host_env(),
         stat_cache: None,
+        dir_listings: None,
         execution_gate: None,
     };
     let reporter = crate::run_reporter::HumanReporter::new(printer, false, false, false);

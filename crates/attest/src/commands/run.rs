@@ -53,10 +53,21 @@ pub(crate) fn run(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Resul
 
 /// Runs the pipeline as `args` say and reports what it left behind.
 pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyhow::Result<RunOutcome> {
-    // A large stat cache takes a while to read: start as soon as the workspace is known.
-    let (mut loaded, stat_cache) = load_pipeline_starting(cwd, &args.file, printer, |workspace| {
-        (!args.dry_run).then(|| attest_hash::PendingStatCache::start(&workspace.stat_cache_path()))
+    // A large stat cache takes a while to read, as do the directory listings: start as soon
+    // as the workspace is known.
+    let (mut loaded, early) = load_pipeline_starting(cwd, &args.file, printer, |workspace| {
+        (!args.dry_run).then(|| {
+            let listings_path = workspace.dir_listings_path();
+            let listings = attest_hash::PendingLoad::start("listings", &listings_path, attest_hash::DirListings::load);
+            let stat_cache = attest_hash::PendingLoad::start(
+                "stat-cache",
+                &workspace.stat_cache_path(),
+                attest_hash::StatCache::load,
+            );
+            (listings, stat_cache)
+        })
     })?;
+    let (dir_listings, stat_cache) = early.unzip();
     if let Some(level) = args.isolation {
         if level == IsolationLevel::Container
             && let Some(step) = loaded.pipeline.steps.iter().find(|s| s.image.is_none())
@@ -84,6 +95,7 @@ pub(crate) fn run_pipeline(cwd: &Path, args: &RunArgs, printer: Printer) -> anyh
         explain_sandbox: args.explain_sandbox,
         host_env,
         stat_cache,
+        dir_listings,
         execution_gate: Some(execution_gate),
     };
     if args.dry_run {
