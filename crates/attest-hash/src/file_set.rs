@@ -267,6 +267,17 @@ impl FileSet {
 
     /// Resolves explicit patterns (`!` excludes) below the filter's root.
     pub fn resolve(filter: &WorkspaceFilter, patterns: &[String]) -> Result<Self, FileSetError> {
+        Self::resolve_knowing(filter, patterns, &|_| None)
+    }
+
+    /// [`FileSet::resolve`], taking the stat of a file named by a literal pattern from
+    /// `known` when it has one (a stat the caller took and knows to be current) instead
+    /// of asking the file system again.
+    pub fn resolve_knowing(
+        filter: &WorkspaceFilter,
+        patterns: &[String],
+        known: &dyn Fn(&RelPath) -> Option<FileStat>,
+    ) -> Result<Self, FileSetError> {
         let (excludes, includes): (Vec<&str>, Vec<&str>) = {
             let mut ex = Vec::new();
             let mut inc = Vec::new();
@@ -295,7 +306,10 @@ impl FileSet {
                 // Usually a file (an output, a lock file): one `statx` says so; only a
                 // directory is opened and walked.
                 let stat = |base: &RelPath| stat_at(filter.root_dir(), base.as_str());
-                let meta = stat(&base).map_err(|e| filter.walk_error(Some(&base), e))?;
+                let meta = match known(&base).filter(|known| !known.is_dir()) {
+                    Some(known) => Some(known),
+                    None => stat(&base).map_err(|e| filter.walk_error(Some(&base), e))?,
+                };
                 if !meta.as_ref().is_some_and(FileStat::is_dir) {
                     files.push(Found { path: base, meta });
                     continue;
@@ -593,6 +607,31 @@ mod tests {
         let filter = WorkspaceFilter::new(dir).unwrap();
         let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
         names(&FileSet::resolve(&filter, &patterns).unwrap())
+    }
+
+    /// A known stat stands in for the file system's for a file named literally, and only
+    /// there: a glob, a directory and an unknown file are still looked at.
+    #[test]
+    fn known_stats_stand_in_for_literal_files_only() {
+        let dir = tree(&["out/a.txt", "out/b.txt", "src/c.txt"]);
+        let filter = WorkspaceFilter::new(dir.path()).unwrap();
+        let a = RelPath::new("out/a.txt").unwrap();
+        let a_stat = filter.stat(&a).unwrap().unwrap();
+        let dir_stat = filter.stat(&RelPath::new("src").unwrap()).unwrap().unwrap();
+        std::fs::remove_file(dir.path().join("out/a.txt")).unwrap();
+        let known = |path: &RelPath| match path.as_str() {
+            "out/a.txt" => Some(a_stat),
+            "src" => Some(dir_stat),
+            _ => None,
+        };
+        let resolve = |patterns: &[&str]| {
+            let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
+            names(&FileSet::resolve_knowing(&filter, &patterns, &known).unwrap())
+        };
+        assert_eq!(resolve(&["out/a.txt"]), ["out/a.txt"], "the known stat, though the file is gone");
+        assert_eq!(resolve(&["out/*.txt"]), ["out/b.txt"], "a glob walks the directory");
+        assert_eq!(resolve(&["src"]), ["src/c.txt"], "a directory is walked");
+        assert_eq!(resolve(&["out/b.txt", "out/none.txt"]), ["out/b.txt", "out/none.txt (missing)"]);
     }
 
     #[test]

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use attest_cache::{ActionEntry, CacheStore};
 use attest_exec::{ExecRequest, Executor, Exit, ProcessGroups};
-use attest_hash::{Digest, EntryKind, FileSet, Manifest, RelPath, WorkspaceFilter};
+use attest_hash::{Digest, EntryKind, FileSet, FileStat, Manifest, RelPath, WorkspaceFilter};
 use attest_pipeline::{Pipeline, Step};
 use attest_secrets::Redactor;
 
@@ -62,6 +62,14 @@ pub(crate) struct StepRunner<'a> {
     pub(crate) timed_out: Mutex<HashSet<usize>>,
     pub(crate) workspace_inputs: OnceLock<Result<FileSet, String>>,
     masked_values: Mutex<HashMap<String, String>>,
+    /// Writes to the workspace this run began so far (executions, restores): a stat taken
+    /// before the latest one may be stale.
+    writes: AtomicU64,
+    /// Outputs found up to date in the workspace, with their stat and the value of
+    /// `writes` before it was taken: a dependent that names one as an input takes that
+    /// stat instead of its own while nothing was written since (in a null run, every
+    /// output named as an input downstream).
+    current_outputs: Mutex<HashMap<RelPath, (FileStat, u64)>>,
 }
 
 /// What a [`StepRunner`] is built from; the rest of its state starts empty.
@@ -149,6 +157,8 @@ impl<'a> StepRunner<'a> {
             timed_out: Mutex::new(HashSet::new()),
             workspace_inputs: OnceLock::new(),
             masked_values: Mutex::new(HashMap::new()),
+            writes: AtomicU64::new(0),
+            current_outputs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -159,7 +169,8 @@ impl<'a> StepRunner<'a> {
     /// Resolves and hashes a step's inputs.
     pub(crate) fn input_manifest(&self, step: &Step) -> Result<Manifest, String> {
         let set = match &step.inputs {
-            Some(patterns) => FileSet::resolve(&self.filter, patterns).map_err(|e| error_chain(&e))?,
+            Some(patterns) => FileSet::resolve_knowing(&self.filter, patterns, &|path| self.current_output(path))
+                .map_err(|e| error_chain(&e))?,
             None => self
                 .workspace_inputs
                 .get_or_init(|| {
@@ -405,6 +416,7 @@ impl<'a> StepRunner<'a> {
         if let Some(gate) = self.execution_gate {
             gate.wait();
         }
+        self.wrote();
         let cwd = step.working_dir.as_ref().map_or_else(|| self.root.to_owned(), |d| d.under(self.root));
         let mut argv = step.shell.clone();
         argv.push(step.run.clone());
@@ -592,6 +604,7 @@ impl<'a> StepRunner<'a> {
             argv.extend(second.argv);
             second.argv = argv;
         }
+        self.wrote();
         let result = self.executor.execute(&second, index, &self.groups, &mut |_: &[u8]| {});
         drop(disorder);
         match result {
@@ -659,13 +672,33 @@ impl<'a> StepRunner<'a> {
         store.put_action(&entry).map_err(|e| error_chain(&e))
     }
 
+    /// Notes that the run is about to write to the workspace: stats taken before are no
+    /// longer known to be current.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The stat of output `path` when it was found up to date and nothing was written
+    /// since (another process may have changed it, as it may right after a fresh stat).
+    fn current_output(&self, path: &RelPath) -> Option<FileStat> {
+        let outputs = self.current_outputs.lock().expect("output stat lock is never poisoned");
+        let &(stat, writes) = outputs.get(path)?;
+        (writes == self.writes.load(Ordering::SeqCst)).then_some(stat)
+    }
+
     /// Whether the workspace already holds `output` exactly as cached.
     pub(crate) fn is_up_to_date(&self, output: &attest_hash::ManifestEntry) -> bool {
         let Some(digest) = output.digest else { return true };
+        let writes = self.writes.load(Ordering::SeqCst);
         match (self.filter.stat(&output.path).ok().flatten(), output.kind) {
             (Some(stat), EntryKind::File) if stat.is_file() => {
-                stat.is_executable() == output.executable
-                    && self.stat_cache.get().file_digest(self.root, &output.path, &stat).is_ok_and(|d| d == digest)
+                let current = stat.is_executable() == output.executable
+                    && self.stat_cache.get().file_digest(self.root, &output.path, &stat).is_ok_and(|d| d == digest);
+                if current {
+                    let mut outputs = self.current_outputs.lock().expect("output stat lock is never poisoned");
+                    outputs.insert(output.path.clone(), (stat, writes));
+                }
+                current
             }
             (Some(stat), EntryKind::Symlink) if stat.is_symlink() => std::fs::read_link(output.path.under(self.root))
                 .is_ok_and(|t| Digest::of_bytes(t.as_os_str().as_encoded_bytes()) == digest),
@@ -682,6 +715,7 @@ impl<'a> StepRunner<'a> {
             if self.is_up_to_date(output) {
                 continue;
             }
+            self.wrote();
             let written_at = SystemTime::now();
             match output.kind {
                 EntryKind::File => store.restore_file(self.root, &output.path, &digest, output.executable),
@@ -701,6 +735,7 @@ impl<'a> StepRunner<'a> {
 
     /// Removes a step's declared outputs (after an interrupted execution).
     pub(crate) fn remove_outputs(&self, step: &Step) {
+        self.wrote();
         for output in &step.outputs {
             let path = output.under(self.root);
             match std::fs::symlink_metadata(&path) {
