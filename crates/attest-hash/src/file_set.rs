@@ -291,7 +291,9 @@ impl FileSet {
         };
         let excluded = exclude_set(&excludes)?;
         let is_excluded = |rel: &RelPath| excluded.as_ref().is_some_and(|set| set.is_match(rel.as_str()));
-        let mut files = Vec::new();
+        // Room for a typical step's inputs without growing (a reallocation on a worker's
+        // heap may wait for another thread that frees a chunk there).
+        let mut files = Vec::with_capacity(64);
         for pattern in includes {
             let include = parse_include(pattern, true)?;
             let base = include.base.as_ref();
@@ -435,22 +437,22 @@ impl FileSet {
     }
 
     /// Hashes every file (through the stat cache; many files on several threads) into a
-    /// [`Manifest`].
-    pub fn manifest(&self, root: &Path, stat_cache: &StatCache) -> Result<Manifest, HashError> {
-        let entry = |found: &Found| manifest_entry(root, found, stat_cache);
+    /// [`Manifest`], which takes the set's paths.
+    pub fn into_manifest(self, root: &Path, stat_cache: &StatCache) -> Result<Manifest, HashError> {
+        let entry = |found: Found| manifest_entry(root, found, stat_cache);
         let entries: Result<Vec<ManifestEntry>, HashError> = if self.files.len() > 64 {
-            self.files.par_iter().map(entry).collect()
+            self.files.into_par_iter().map(entry).collect()
         } else {
-            self.files.iter().map(entry).collect()
+            self.files.into_iter().map(entry).collect()
         };
         Ok(Manifest::new(entries?))
     }
 }
 
-fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<ManifestEntry, HashError> {
+fn manifest_entry(root: &Path, found: Found, stat_cache: &StatCache) -> Result<ManifestEntry, HashError> {
     let Some(meta) = &found.meta else {
         return Ok(ManifestEntry {
-            path: found.path.clone(),
+            path: found.path,
             kind: EntryKind::Missing,
             executable: false,
             digest: None,
@@ -461,18 +463,19 @@ fn manifest_entry(root: &Path, found: &Found, stat_cache: &StatCache) -> Result<
         let abs = found.path.under(root);
         let target = std::fs::read_link(&abs).map_err(|source| HashError { path: abs, source })?;
         return Ok(ManifestEntry {
-            path: found.path.clone(),
+            path: found.path,
             kind: EntryKind::Symlink,
             executable: false,
             digest: Some(crate::hash_bytes(target.as_os_str().as_encoded_bytes())),
             size: 0,
         });
     }
+    let digest = stat_cache.file_digest(root, &found.path, meta)?;
     Ok(ManifestEntry {
-        path: found.path.clone(),
+        path: found.path,
         kind: EntryKind::File,
         executable: meta.is_executable(),
-        digest: Some(stat_cache.file_digest(root, &found.path, meta)?),
+        digest: Some(digest),
         size: meta.size,
     })
 }
@@ -491,7 +494,8 @@ fn walk_dir(
     start: Option<RelPath>,
     sink: &mut dyn FnMut(Found),
 ) -> Result<(), FileSetError> {
-    let mut buffer = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
+    // Only for a directory read (not for one whose listing is remembered).
+    let mut buffer: Vec<MaybeUninit<u8>> = Vec::new();
     let mut pending: Vec<(Arc<OwnedFd>, RelPath)> = Vec::new();
     let mut next = Some((dir, start));
     while let Some((dir, rel)) = next.take() {
@@ -510,6 +514,9 @@ fn walk_dir(
         } else {
             let listed_at = now_ns();
             let mut listing = remembered.as_ref().map(|_| Vec::new());
+            if buffer.is_empty() {
+                buffer.resize(32 * 1024, MaybeUninit::uninit());
+            }
             let mut entries = RawDir::new(dir.as_fd(), &mut buffer);
             while let Some(entry) = entries.next() {
                 let entry = entry.map_err(|e| filter.walk_error(rel.as_ref(), e))?;
@@ -666,7 +673,7 @@ mod tests {
         let filter = WorkspaceFilter::new(dir.path()).unwrap();
         let set = FileSet::resolve(&filter, &["link".to_string(), "real".to_string()]).unwrap();
         assert_eq!(names(&set), ["link", "real/file.txt"]);
-        let manifest = set.manifest(dir.path(), &StatCache::new()).unwrap();
+        let manifest = set.into_manifest(dir.path(), &StatCache::new()).unwrap();
         assert_eq!(manifest.entries()[0].kind, EntryKind::Symlink);
         assert_eq!(manifest.entries()[0].digest, Some(crate::hash_bytes(b"real")));
     }

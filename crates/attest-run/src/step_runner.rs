@@ -178,7 +178,7 @@ impl<'a> StepRunner<'a> {
                 })
                 .clone()?,
         };
-        set.manifest(self.root, self.stat_cache.get()).map_err(|e| error_chain(&e))
+        set.into_manifest(self.root, self.stat_cache.get()).map_err(|e| error_chain(&e))
     }
 
     /// The key record of `step` given its upstream output digests (by step name).
@@ -634,8 +634,9 @@ impl<'a> StepRunner<'a> {
     fn output_manifest(&self, step: &Step) -> Result<Manifest, Failure> {
         let patterns: Vec<String> = step.outputs.iter().map(ToString::to_string).collect();
         let set = FileSet::resolve(&self.filter, &patterns).map_err(|e| Failure::Error { message: error_chain(&e) })?;
-        let manifest =
-            set.manifest(self.root, self.stat_cache.get()).map_err(|e| Failure::Error { message: error_chain(&e) })?;
+        let manifest = set
+            .into_manifest(self.root, self.stat_cache.get())
+            .map_err(|e| Failure::Error { message: error_chain(&e) })?;
         if let Some(missing) = manifest.entries().iter().find(|e| e.kind == EntryKind::Missing) {
             return Err(Failure::OutputMissing { path: missing.path.to_string() });
         }

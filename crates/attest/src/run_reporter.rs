@@ -164,10 +164,12 @@ impl Reporter for HumanReporter {
                     bar.set_length(selected as u64);
                 }
             }
-            RunEvent::StepStarted { step } => {
+            // The running steps are shown only on the progress bar.
+            RunEvent::StepStarted { step } if self.progress.is_some() => {
                 self.running.lock().expect("reporter lock is never poisoned").push(step.to_owned());
                 self.set_running();
             }
+            RunEvent::StepStarted { .. } => {}
             RunEvent::StepOutput { step, chunk } if self.stream => {
                 let mut partial = self.partial.lock().expect("reporter lock is never poisoned");
                 let buffer = partial.entry(step.to_owned()).or_default();
@@ -179,9 +181,9 @@ impl Reporter for HumanReporter {
             }
             RunEvent::StepOutput { .. } => {}
             RunEvent::StepFinished(report) => {
-                self.running.lock().expect("reporter lock is never poisoned").retain(|s| s != &report.step);
-                self.set_running();
                 if let Some(bar) = &self.progress {
+                    self.running.lock().expect("reporter lock is never poisoned").retain(|s| s != &report.step);
+                    self.set_running();
                     bar.inc(1);
                 }
                 let failed = matches!(report.status, StepStatus::Failed { .. });

@@ -29,7 +29,7 @@ pub(crate) fn hash(cwd: &Path, args: &HashArgs, printer: Printer) -> anyhow::Res
             return Err(UserError::new(format!("`{arg}` matches no file")).into());
         }
         let manifest =
-            set.manifest(cwd, &StatCache::new()).map_err(|e| UserError::new(format!("{e}: {}", e.source)))?;
+            set.into_manifest(cwd, &StatCache::new()).map_err(|e| UserError::new(format!("{e}: {}", e.source)))?;
         for entry in manifest.entries() {
             if let Some(digest) = entry.digest {
                 lines.push(format!("{}  {}", digest.hex(), entry.path));
