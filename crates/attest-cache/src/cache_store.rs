@@ -210,8 +210,15 @@ impl CacheStore {
     }
 
     /// Restores blob `digest` to `workspace/path` (a regular file, with the executable
-    /// bit as given): verified, written to a temp file, renamed into place. Refuses
-    /// paths whose parent directory resolves outside the workspace.
+    /// bit as given): verified, written to a temp file next to it, renamed into place.
+    /// Refuses paths whose parent directory resolves outside the workspace.
+    ///
+    /// The temp file is written in the destination's directory, named
+    /// [`attest_hash::TEMP_FILE_PREFIX`]`*` (a run killed in between leaves one there,
+    /// which no walk ever lists): a rename within one directory locks that directory
+    /// only, where one from the cache's `tmp/` into the workspace takes the file system's
+    /// lock for renames across directories, which made the workers of a restore wait for
+    /// each other.
     pub fn restore_file(
         &self,
         workspace: &Path,
@@ -220,25 +227,22 @@ impl CacheStore {
         executable: bool,
     ) -> Result<(), CacheError> {
         let dest = self.prepare_destination(workspace, path)?;
-        let mut temp = self.temp()?;
+        let parent = dest.parent().unwrap_or(workspace);
+        let mut temp = tempfile::Builder::new()
+            .prefix(attest_hash::TEMP_FILE_PREFIX)
+            .tempfile_in(parent)
+            .map_err(CacheError::io("create temp file in", parent))?;
         self.copy_blob(digest, temp.as_file_mut())?;
         let mode = if executable { 0o755 } else { 0o644 };
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(CacheError::io("set permissions of", temp.path()))?;
         remove_if_dir(&dest)?;
-        match temp.persist(&dest) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error.raw_os_error() == Some(18) => {
-                // EXDEV: the workspace is on another file system than .attest; copy there.
-                let (temp_file, _) = (e.file, e.error);
-                let parent = dest.parent().unwrap_or(workspace);
-                let local = NamedTempFile::new_in(parent).map_err(CacheError::io("create temp file in", parent))?;
-                fs_err::copy(temp_file.path(), local.path()).map_err(CacheError::io("copy to", local.path()))?;
-                Self::persist(local, &dest)
-            }
-            Err(e) => Err(CacheError::Io { action: "rename into", path: dest, source: e.error }),
-        }
+        temp.persist(&dest).map(|_| ()).map_err(|e| CacheError::Io {
+            action: "rename into",
+            path: dest,
+            source: e.error,
+        })
     }
 
     /// Restores a symlink output whose target text is stored as blob `digest`. Targets
@@ -401,7 +405,29 @@ mod tests {
         let err = store.restore_file(dir.path(), &rel, &digest, false).unwrap_err();
         assert!(matches!(err, CacheError::DigestMismatch { .. }), "{err}");
         assert!(!dir.path().join("out.txt").exists());
-        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0, "temp file cleaned up");
+        assert_eq!(workspace_files(dir.path()), [".attest"], "temp file cleaned up");
+    }
+
+    /// The names in `dir`, sorted.
+    fn workspace_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_restore_writes_next_to_its_destination_and_leaves_only_the_file() {
+        let (dir, store) = store();
+        let digest = store.store_bytes(b"built\n", false).unwrap();
+        store.restore_file(dir.path(), &RelPath::new("dist/bin/tool").unwrap(), &digest, true).unwrap();
+        store.restore_file(dir.path(), &RelPath::new("top.txt").unwrap(), &digest, false).unwrap();
+        assert_eq!(workspace_files(&dir.path().join("dist/bin")), ["tool"]);
+        assert_eq!(workspace_files(dir.path()), [".attest", "dist", "top.txt"]);
+        assert_eq!(std::fs::read(dir.path().join("dist/bin/tool")).unwrap(), b"built\n");
+        let mode = std::fs::metadata(dir.path().join("dist/bin/tool")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
     }
 
     #[test]

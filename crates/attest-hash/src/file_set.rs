@@ -26,6 +26,17 @@ use crate::{DirListings, EntryKind, FileStat, HashError, Manifest, ManifestEntry
 
 /// Directories attest never looks into.
 const ALWAYS_IGNORED: [&str; 2] = [".git", ".attest"];
+
+/// How the name of a file attest writes next to its destination (a restored output)
+/// before renaming it into place begins. Such files are never inputs or outputs: a run
+/// killed between the two leaves one behind, which no later run may take for the
+/// user's.
+pub const TEMP_FILE_PREFIX: &str = ".attest-tmp-";
+
+/// Whether `name` (a file name, not a path) is one of attest's temporary files.
+fn is_temp_file(name: &str) -> bool {
+    name.starts_with(TEMP_FILE_PREFIX)
+}
 const IGNORE_FILE: &str = ".attestignore";
 
 /// Why a file set could not be resolved.
@@ -375,7 +386,10 @@ impl FileSet {
                 let Some(rel) = entry.path().strip_prefix(walk_filter.root()).ok().and_then(Path::to_str) else {
                     return true;
                 };
-                rel.is_empty() || !(WorkspaceFilter::always_ignored(rel) || under_output(rel))
+                rel.is_empty()
+                    || !(WorkspaceFilter::always_ignored(rel)
+                        || under_output(rel)
+                        || entry.file_name().to_str().is_some_and(is_temp_file))
             })
             .build_parallel();
         walker.run(|| {
@@ -574,7 +588,7 @@ impl DirWalk<'_> {
                 }
             }
         };
-        if self.filter.ignored(child.as_str(), is_dir) {
+        if (!is_dir && is_temp_file(name)) || self.filter.ignored(child.as_str(), is_dir) {
             return Ok(());
         }
         if is_dir {
@@ -639,6 +653,17 @@ mod tests {
         assert_eq!(resolve(&["out/*.txt"]), ["out/b.txt"], "a glob walks the directory");
         assert_eq!(resolve(&["src"]), ["src/c.txt"], "a directory is walked");
         assert_eq!(resolve(&["out/b.txt", "out/none.txt"]), ["out/b.txt", "out/none.txt (missing)"]);
+    }
+
+    /// A temp file a killed restore left next to an output is neither an input nor an
+    /// output, in a directory walk and in the default (whole workspace) set alike.
+    #[test]
+    fn attests_own_temp_files_are_never_listed() {
+        let dir = tree(&["out/a.txt", "out/.attest-tmp-x1Yz", "src/.attest-tmp-q", "src/b.c"]);
+        assert_eq!(resolve(dir.path(), &["out"]), ["out/a.txt"]);
+        assert_eq!(resolve(dir.path(), &["out/*"]), ["out/a.txt"]);
+        let filter = WorkspaceFilter::new(dir.path()).unwrap();
+        assert_eq!(names(&FileSet::resolve_workspace(&filter, &[]).unwrap()), ["out/a.txt", "src/b.c"]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use civil_date::{civil_from_days, days_from_civil};
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use dir_listings::{DirListings, DirListingsLoad, PendingDirListings};
 pub use file_digest::{HashError, hash_bytes, hash_file, sha256_bytes, sha256_file};
-pub use file_set::{FileSet, FileSetError, WorkspaceFilter};
+pub use file_set::{FileSet, FileSetError, TEMP_FILE_PREFIX, WorkspaceFilter};
 pub use file_stat::FileStat;
 pub use manifest::{EntryKind, Manifest, ManifestEntry};
 pub use path_hasher::{PathHashBuilder, PathHasher};

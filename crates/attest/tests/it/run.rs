@@ -123,6 +123,41 @@ fn deleted_or_edited_outputs_are_restored_from_the_cache() {
     assert_eq!(ctx.read("out/join.txt"), "HELLO\nolleh\nbee\n");
 }
 
+/// A restore killed between writing its temp file and renaming it leaves the temp file
+/// beside the output: later runs take it neither for an input of the steps that read the
+/// directory nor for part of the output.
+#[test]
+fn a_temp_file_left_by_a_killed_restore_is_no_input_and_no_output() {
+    let ctx = TestContext::new().pipeline(
+        r#"
+version: "0.1"
+steps:
+  gen: { run: "mkdir -p dist && echo one > dist/a.txt", inputs: [], outputs: [dist] }
+  use: { run: "cat dist/* > used.txt", needs: [gen], inputs: [dist], outputs: [used.txt] }
+"#,
+    );
+    ctx.run(&["run"]).success();
+    std::fs::remove_dir_all(ctx.root().join("dist")).unwrap();
+    let restored = ctx.run(&["run"]);
+    assert_eq!(
+        restored.success().step_lines(),
+        ["[OK] gen ([DURATION]) - cache hit, restored 1 output", "[OK] use ([DURATION]) - cache hit"]
+    );
+    ctx.write("dist/.attest-tmp-a1B2c3", "half a file");
+    let again = ctx.run(&["run"]);
+    assert_eq!(
+        again.success().step_lines(),
+        ["[OK] gen ([DURATION]) - cache hit", "[OK] use ([DURATION]) - cache hit"]
+    );
+    ctx.run(&["run", "--no-cache"]).success();
+    assert_eq!(ctx.read("dist/a.txt"), "one\n");
+    let rebuilt = ctx.run(&["run"]);
+    assert_eq!(
+        rebuilt.success().step_lines(),
+        ["[OK] gen ([DURATION]) - cache hit", "[OK] use ([DURATION]) - cache hit"]
+    );
+}
+
 #[test]
 fn a_failure_skips_only_its_dependents_and_exits_1() {
     let ctx = TestContext::new().pipeline(
