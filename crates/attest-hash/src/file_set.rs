@@ -26,18 +26,13 @@ use crate::{DirListings, EntryKind, FileStat, HashError, Manifest, ManifestEntry
 
 /// Directories attest never looks into.
 const ALWAYS_IGNORED: [&str; 2] = [".git", ".attest"];
+const IGNORE_FILE: &str = ".attestignore";
 
 /// How the name of a file attest writes next to its destination (a restored output)
-/// before renaming it into place begins. Such files are never inputs or outputs: a run
-/// killed between the two leaves one behind, which no later run may take for the
-/// user's.
+/// before renaming it into place begins. Such files are always ignored, like `.attest/`:
+/// a run killed between the two leaves one behind, which no later run may take for an
+/// input or an output.
 pub const TEMP_FILE_PREFIX: &str = ".attest-tmp-";
-
-/// Whether `name` (a file name, not a path) is one of attest's temporary files.
-fn is_temp_file(name: &str) -> bool {
-    name.starts_with(TEMP_FILE_PREFIX)
-}
-const IGNORE_FILE: &str = ".attestignore";
 
 /// Why a file set could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +151,11 @@ impl WorkspaceFilter {
     }
 
     fn always_ignored(rel: &str) -> bool {
-        ALWAYS_IGNORED.iter().any(|d| rel == *d || (rel.starts_with(d) && rel.as_bytes().get(d.len()) == Some(&b'/')))
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        name.starts_with(TEMP_FILE_PREFIX)
+            || ALWAYS_IGNORED
+                .iter()
+                .any(|d| rel == *d || (rel.starts_with(d) && rel.as_bytes().get(d.len()) == Some(&b'/')))
     }
 
     fn ignored(&self, rel: &str, is_dir: bool) -> bool {
@@ -386,10 +385,7 @@ impl FileSet {
                 let Some(rel) = entry.path().strip_prefix(walk_filter.root()).ok().and_then(Path::to_str) else {
                     return true;
                 };
-                rel.is_empty()
-                    || !(WorkspaceFilter::always_ignored(rel)
-                        || under_output(rel)
-                        || entry.file_name().to_str().is_some_and(is_temp_file))
+                rel.is_empty() || !(WorkspaceFilter::always_ignored(rel) || under_output(rel))
             })
             .build_parallel();
         walker.run(|| {
@@ -588,7 +584,7 @@ impl DirWalk<'_> {
                 }
             }
         };
-        if (!is_dir && is_temp_file(name)) || self.filter.ignored(child.as_str(), is_dir) {
+        if self.filter.ignored(child.as_str(), is_dir) {
             return Ok(());
         }
         if is_dir {
