@@ -12,6 +12,7 @@
 #          minutes: it spends ~0.2 s CPU per task spawning `npm run`). Note that
 #          turbo still does one untimed full build on n2000 before the warm
 #          scenarios, so expect that part to take several minutes.
+#   watch: attest with `attest watch` running, beside turbo, warm scenarios, both projects
 #   hash : hashbench.sh on n2000 (raw hashing floor: stat walk, b3sum, sha256sum, xxh3)
 # Reports: $OUT/n200/report.md, $OUT/n2000/report.md (ratios vs attest),
 #          $OUT/hash-n2000/report.md
@@ -42,8 +43,16 @@ echo "run.sh: attest=$ATTEST jobs=$JOBS results=$OUT"
 ./bench.sh -p projects/n2000 -t "custom turbo task ninja make" -s "null touch edit-sink restore" -r 5 -o "$OUT/n2000"
 ./bench.sh -p projects/n2000 -t "custom task ninja make" -s "cold" -c 1 -o "$OUT/n2000"
 
+# -- attest with its watcher (`attest watch`), beside turbo: warm scenarios only (the
+#    cold scenario deletes .attest, and the watcher with it) --------------------------
 for p in n200 n2000; do
-  python3 report.py "$OUT/$p" --baseline attest > "$OUT/$p/report.md"
+  "$ATTEST" watch --background -f "projects/$p/attest.yml"
+  CUSTOM_NAME=attest-watch ./bench.sh -p "projects/$p" -t "custom turbo" -s "null touch edit-sink restore" -r 5 -o "$OUT/$p-watch"
+  "$ATTEST" watch --stop -f "projects/$p/attest.yml"
+done
+
+for p in n200 n2000 n200-watch n2000-watch; do
+  python3 report.py "$OUT/$p" --baseline "$( [[ $p == *-watch ]] && echo attest-watch || echo attest )" > "$OUT/$p/report.md"
 done
 
 # -- hashing floor on n2000 ----------------------------------------------------------
@@ -52,4 +61,6 @@ ATTEST_BIN="$ATTEST" ./hashbench.sh -p projects/n2000 -o "$OUT/hash-n2000" "${co
 
 echo; echo "=== n200 ==="; cat "$OUT/n200/report.md"
 echo; echo "=== n2000 ==="; cat "$OUT/n2000/report.md"
+echo; echo "=== n200, attest with its watcher ==="; cat "$OUT/n200-watch/report.md"
+echo; echo "=== n2000, attest with its watcher ==="; cat "$OUT/n2000-watch/report.md"
 echo; echo "=== hashing (n2000) ==="; cat "$OUT/hash-n2000/report.md"

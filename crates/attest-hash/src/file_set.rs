@@ -150,7 +150,9 @@ impl WorkspaceFilter {
         FileSetError::Walk { path: self.shown(rel), source: errno.into() }
     }
 
-    fn always_ignored(rel: &str) -> bool {
+    /// Whether the workspace path `rel` is never looked at, whatever the ignore files say:
+    /// `.git`, `.attest` and everything below them, and attest's own temporary files.
+    pub fn always_ignored(rel: &str) -> bool {
         let name = rel.rsplit('/').next().unwrap_or(rel);
         name.starts_with(TEMP_FILE_PREFIX)
             || ALWAYS_IGNORED
@@ -280,9 +282,9 @@ impl FileSet {
         Self::resolve_knowing(filter, patterns, &|_| None)
     }
 
-    /// [`FileSet::resolve`], taking the stat of a file named by a literal pattern from
-    /// `known` when it has one (a stat the caller took and knows to be current) instead
-    /// of asking the file system again.
+    /// [`FileSet::resolve`], taking the stat of a file from `known` when it has one (a
+    /// stat the caller knows to be current: one it took itself, or one a file-system
+    /// watcher vouches for) instead of asking the file system again.
     pub fn resolve_knowing(
         filter: &WorkspaceFilter,
         patterns: &[String],
@@ -327,7 +329,7 @@ impl FileSet {
                     continue;
                 }
                 match open_dir(filter.root_dir(), base.as_str()) {
-                    Ok(dir) => walk_dir(filter, dir, Some(base), &mut |found| {
+                    Ok(dir) => walk_dir(filter, dir, Some(base), known, &mut |found| {
                         if !is_excluded(&found.path) {
                             files.push(found);
                         }
@@ -348,7 +350,7 @@ impl FileSet {
                 Err(Errno::NOTDIR | Errno::LOOP | Errno::NOENT) => continue,
                 Err(errno) => return Err(filter.walk_error(base, errno)),
             };
-            walk_dir(filter, dir, include.base.clone(), &mut |found| {
+            walk_dir(filter, dir, include.base.clone(), known, &mut |found| {
                 let matched = match &include.matcher {
                     Matcher::Glob(glob) => glob.is_match(found.path.as_str()),
                     _ => true,
@@ -497,11 +499,12 @@ fn manifest_entry(root: &Path, found: Found, stat_cache: &StatCache) -> Result<M
 /// open directory, which on large trees is several times cheaper than resolving each
 /// absolute path. A subdirectory is opened only when its turn comes (relative to its
 /// parent, which stays open until then): the open descriptors are bounded by the tree's
-/// depth, not its width.
+/// depth, not its width. A file whose stat `known` has is not stat'ed.
 fn walk_dir(
     filter: &WorkspaceFilter,
     dir: OwnedFd,
     start: Option<RelPath>,
+    known: &dyn Fn(&RelPath) -> Option<FileStat>,
     sink: &mut dyn FnMut(Found),
 ) -> Result<(), FileSetError> {
     // Only for a directory read (not for one whose listing is remembered).
@@ -510,7 +513,7 @@ fn walk_dir(
     let mut next = Some((dir, start));
     while let Some((dir, rel)) = next.take() {
         let dir = Arc::new(dir);
-        let mut walk = DirWalk { filter, dir: &dir, rel: rel.as_ref(), pending: &mut pending, sink: &mut *sink };
+        let mut walk = DirWalk { filter, dir: &dir, rel: rel.as_ref(), pending: &mut pending, known, sink: &mut *sink };
         let key = rel.as_ref().map_or("", RelPath::as_str);
         // The directory's stat, when there are listings to look it up in or add it to.
         let remembered = filter.listings().and_then(|listings| {
@@ -563,6 +566,7 @@ struct DirWalk<'a> {
     dir: &'a Arc<OwnedFd>,
     rel: Option<&'a RelPath>,
     pending: &'a mut Vec<(Arc<OwnedFd>, RelPath)>,
+    known: &'a dyn Fn(&RelPath) -> Option<FileStat>,
     sink: &'a mut dyn FnMut(Found),
 }
 
@@ -590,6 +594,10 @@ impl DirWalk<'_> {
         if is_dir {
             self.pending.push((Arc::clone(self.dir), child));
             return Ok(());
+        }
+        if stat.is_none() {
+            stat = (self.known)(&child)
+                .filter(|known| !known.is_dir() && known.is_symlink() == (kind == FileType::Symlink));
         }
         if stat.is_none() {
             stat = stat_at(self.dir.as_fd(), name).map_err(|e| self.filter.walk_error(Some(&child), e))?;

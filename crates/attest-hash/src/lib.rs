@@ -47,4 +47,5 @@ pub use pending_load::PendingLoad;
 pub use rel_path::{RelPath, RelPathError};
 pub use sorted_json::{SortedJsonError, sorted_json};
 pub use stat_cache::{PendingStatCache, StatCache, StatCacheLoad};
+pub use stat_table::WatchToken;
 pub use synced_pieces::SyncedPieces;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sealed_file::seal;
-use crate::stat_table::{Entry, StatTable, encode};
+use crate::stat_table::{Entry, StatTable, WatchToken, encode};
 use crate::{Digest, FileStat, HashError, RelPath, hash_file};
 
 /// Timestamps within this distance of the hashing time are "racy".
@@ -145,14 +145,35 @@ impl StatCache {
         self.dirty.load(Ordering::Relaxed)
     }
 
-    /// Writes the cache atomically (temp file in the same directory, fsync, rename).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    /// The watch token of the file this cache was loaded from (see [`WatchToken`]).
+    pub fn token(&self) -> Option<WatchToken> {
+        self.loaded.token()
+    }
+
+    /// The stat the loaded file recorded for the file at workspace path `path`. It is the
+    /// file's stat now only when something else says so: a watcher that has seen no change
+    /// in the file's directory since [`StatCache::token`].
+    pub fn recorded_stat(&self, path: &str) -> Option<FileStat> {
+        self.loaded.get(path).map(|(_, entry)| entry.stat)
+    }
+
+    /// Whether this process checked every entry against its file (looked it up with a
+    /// matching stat, or hashed the file again): then the whole cache holds as of any
+    /// point before the first check.
+    pub fn all_checked(&self) -> bool {
+        let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
+        self.loaded.unseen().all(|path| path.is_some_and(|path| fresh.contains_key(path)))
+    }
+
+    /// Writes the cache with `token` atomically (temp file in the same directory, fsync,
+    /// rename).
+    pub fn save(&self, path: &Path, token: Option<WatchToken>) -> std::io::Result<()> {
         let fresh = self.fresh.lock().expect("stat cache lock is never poisoned by a panic");
         let loaded: Vec<(&str, Entry)> = self.loaded.entries().filter(|(k, _)| !fresh.contains_key(*k)).collect();
         let mut all: Vec<(&str, &Entry)> =
             loaded.iter().map(|(k, e)| (*k, e)).chain(fresh.iter().map(|(k, e)| (k.as_str(), e))).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
-        crate::write_atomically(path, &seal(encode(&all)), crate::Durability::Synced)
+        crate::write_atomically(path, &seal(encode(&all, token)), crate::Durability::Synced)
     }
 }
 
@@ -181,7 +202,7 @@ mod tests {
         let digest = cache.file_digest(dir.path(), &rel, &meta).unwrap();
         assert_eq!(digest, Digest::of_bytes(b"hello"));
         let store = dir.path().join("state/stat-cache");
-        cache.save(&store).unwrap();
+        cache.save(&store, None).unwrap();
 
         let loaded = StatCache::load(&store);
         assert!(loaded.warning.is_none());
@@ -202,7 +223,7 @@ mod tests {
         assert_eq!(first.seen_stat("a.txt").map(|s| s.size), Some(1), "hashed now");
         first.file_digest(dir.path(), &b, &meta("b.txt")).unwrap();
         let store = dir.path().join("stat-cache");
-        first.save(&store).unwrap();
+        first.save(&store, None).unwrap();
 
         let loaded = StatCache::load(&store).cache;
         assert_eq!(loaded.seen_stat("a.txt"), None, "on disk, but not looked at by this process");
@@ -212,6 +233,32 @@ mod tests {
         assert_eq!(seen.mode, meta("a.txt").mode);
         assert_eq!(loaded.seen_stat("b.txt"), None);
         assert_eq!(loaded.seen_stat("c.txt"), None);
+    }
+
+    #[test]
+    fn a_cache_is_all_checked_once_every_entry_was_looked_at_and_keeps_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (old_file(dir.path(), "a.txt", "a"), old_file(dir.path(), "b.txt", "b"));
+        let meta = |name: &str| FileStat::from(&std::fs::symlink_metadata(dir.path().join(name)).unwrap());
+        let first = StatCache::new();
+        first.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
+        first.file_digest(dir.path(), &b, &meta("b.txt")).unwrap();
+        assert!(first.all_checked(), "both hashed now");
+        let store = dir.path().join("stat-cache");
+        let token = WatchToken { instance: 9, generation: 3 };
+        first.save(&store, Some(token)).unwrap();
+
+        let loaded = StatCache::load(&store).cache;
+        assert_eq!(loaded.token(), Some(token));
+        assert_eq!(loaded.recorded_stat("a.txt"), Some(meta("a.txt")));
+        assert_eq!(loaded.recorded_stat("c.txt"), None);
+        assert!(!loaded.all_checked(), "nothing looked at yet");
+        loaded.file_digest(dir.path(), &a, &meta("a.txt")).unwrap();
+        assert!(!loaded.all_checked(), "b.txt not looked at");
+        old_file(dir.path(), "b.txt", "changed");
+        loaded.file_digest(dir.path(), &b, &meta("b.txt")).unwrap();
+        assert!(loaded.all_checked(), "b.txt hashed again");
+        assert!(loaded.is_dirty());
     }
 
     #[test]
@@ -252,7 +299,7 @@ mod tests {
         let cache = StatCache::new();
         cache.file_digest(dir.path(), &rel, &meta).unwrap();
         let store = dir.path().join("stat-cache");
-        cache.save(&store).unwrap();
+        cache.save(&store, None).unwrap();
         let bytes = std::fs::read(&store).unwrap();
         for bad in [
             bytes[..bytes.len() / 2].to_vec(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use attest_cache::{CacheLock, CacheStore, GcPolicy, LockMode};
 use attest_exec::{Executor, Signal};
-use attest_hash::{Digest, DirListings, Manifest, WorkspaceFilter};
+use attest_hash::{Digest, DirListings, Manifest, WatchToken, WorkspaceFilter};
 use attest_pipeline::{Pipeline, ReadyQueue};
 
 use crate::mailbox::{Mailbox, Received};
@@ -129,6 +129,14 @@ pub fn run(
     } else {
         None
     };
+    // Asked before any file is looked at: its answer speaks for that moment.
+    let watch = match crate::WatchView::ask(workspace, stat_cache.get().token()) {
+        Ok(view) => view,
+        Err(message) => {
+            reporter.report(RunEvent::Warning(&format!("{message}; checking every file")));
+            None
+        }
+    };
     let records = KeyRecords::new(&workspace.state_dir());
     let last_keys = LastKeys::load(&workspace.state_dir());
     let runner = StepRunner::new(StepRunnerParts {
@@ -149,17 +157,20 @@ pub fn run(
         executor,
         cancelled: interrupted,
         execution_gate: options.execution_gate.as_ref(),
+        watch: watch.as_ref(),
     });
     let jobs = options.jobs.max(1);
     let count = selected.iter().filter(|s| **s).count();
-    reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)) });
+    let watcher = watch.as_ref().map(crate::WatchView::changed_directories);
+    reporter.report(RunEvent::Started { selected: count, jobs: jobs.min(count.max(1)), watcher });
     let reports = schedule(&runner, pipeline, selected, jobs, options.fail_fast, interrupted, started);
     let new_keys = runner.into_new_keys();
     let stat_cache = stat_cache.into_cache();
 
     // Persist what the run learned, even when it failed or was interrupted.
-    if stat_cache.is_dirty()
-        && let Err(err) = stat_cache.save(&workspace.stat_cache_path())
+    let token = watch_token(&stat_cache, watch.as_ref().map(crate::WatchView::token));
+    if (stat_cache.is_dirty() || token != stat_cache.token())
+        && let Err(err) = stat_cache.save(&workspace.stat_cache_path(), token)
     {
         reporter.report(RunEvent::Warning(&format!("failed to save the stat cache: {err}")));
     }
@@ -183,6 +194,22 @@ pub fn run(
         }
     }
     Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed(), stat_cache))
+}
+
+/// The watch token to save the stat cache with, given the point the watcher's answer
+/// spoke for (`now`). The loaded file's token stays true of every entry: one checked
+/// since was checked after it. The cache speaks for `now` only when this run checked every
+/// entry (after asking); it moves there when it is saved anyway, or when it had no token
+/// from this watcher (a new or restarted watcher: saved once, so that the next run can
+/// use it).
+fn watch_token(cache: &attest_hash::StatCache, now: Option<WatchToken>) -> Option<WatchToken> {
+    let loaded = cache.token();
+    match now {
+        Some(now) if (cache.is_dirty() || loaded.is_none_or(|t| t.instance != now.instance)) && cache.all_checked() => {
+            Some(now)
+        }
+        _ => loaded,
+    }
 }
 
 /// The workspace lock, and whether another process held it first.
@@ -370,4 +397,45 @@ fn schedule(
         jobs_box.close();
     });
     reports
+}
+
+#[cfg(test)]
+#[cfg_attr(test, allow(clippy::unwrap_used))]
+mod tests {
+    use attest_hash::{FileStat, RelPath, StatCache};
+
+    use super::*;
+
+    /// A saved cache of one file (hashed long after its mtime), loaded again.
+    fn cache_with(dir: &std::path::Path, token: Option<WatchToken>) -> (StatCache, RelPath, FileStat) {
+        let path = dir.join("a.txt");
+        std::fs::write(&path, "a").unwrap();
+        let past = std::time::SystemTime::now() - Duration::from_secs(10);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(past).unwrap();
+        let (rel, stat) = (RelPath::new("a.txt").unwrap(), FileStat::from(&std::fs::symlink_metadata(&path).unwrap()));
+        let fresh = StatCache::new();
+        fresh.file_digest(dir, &rel, &stat).unwrap();
+        fresh.save(&dir.join("cache"), token).unwrap();
+        (StatCache::load(&dir.join("cache")).cache, rel, stat)
+    }
+
+    #[test]
+    fn the_watch_token_moves_only_to_a_point_the_whole_cache_holds_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = WatchToken { instance: 7, generation: 3 };
+        let now = WatchToken { instance: 7, generation: 9 };
+        let restarted = WatchToken { instance: 8, generation: 2 };
+
+        let (cache, rel, stat) = cache_with(dir.path(), Some(old));
+        assert_eq!(watch_token(&cache, None), Some(old), "no watcher: the file's token stays");
+        assert_eq!(watch_token(&cache, Some(now)), Some(old), "an entry not checked holds only as of the old token");
+        cache.file_digest(dir.path(), &rel, &stat).unwrap();
+        assert_eq!(watch_token(&cache, Some(now)), Some(old), "all checked, but nothing to save: keep the old one");
+        assert_eq!(watch_token(&cache, Some(restarted)), Some(restarted), "a new watcher: saved once");
+
+        let (untokened, rel, stat) = cache_with(dir.path(), None);
+        assert_eq!(watch_token(&untokened, Some(now)), None, "not checked");
+        untokened.file_digest(dir.path(), &rel, &stat).unwrap();
+        assert_eq!(watch_token(&untokened, Some(now)), Some(now));
+    }
 }

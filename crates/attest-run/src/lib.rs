@@ -37,6 +37,8 @@ mod run_summary;
 mod stat_source;
 mod step_runner;
 mod step_sandbox;
+mod watch_daemon;
+mod watch_view;
 mod workspace;
 
 pub use cache_key::{CacheKey, KEY_VERSION, command_env, platform, secret_env};
@@ -59,6 +61,8 @@ pub use run_metrics::run_metrics;
 pub use run_receipt::{ReceiptContext, pipeline_ref, run_record};
 pub use run_summary::{RunOptions, RunSummary};
 pub use step_runner::error_chain;
+pub use watch_daemon::{WatchError, WatchStatus, Watcher, bind, socket_path, stop_watcher, watch_status};
+pub use watch_view::WatchView;
 pub use workspace::Workspace;
 
 /// The steps to run, as a mask over the pipeline's steps: `targets` and everything they

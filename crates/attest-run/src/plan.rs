@@ -95,6 +95,8 @@ pub fn plan(
         executor: &ProcessExecutor,
         cancelled: &not_interrupted,
         execution_gate: None,
+        // A dry run stats every file itself.
+        watch: None,
     });
     let graph = pipeline.graph();
     let mut outputs: HashMap<usize, Digest> = HashMap::new();

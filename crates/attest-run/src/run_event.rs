@@ -248,6 +248,9 @@ pub enum RunEvent<'a> {
         selected: usize,
         /// Parallel workers.
         jobs: usize,
+        /// The watcher's answer, when one runs: how many directories changed since the
+        /// stat cache's token (`None`: it could not tell, every file is checked).
+        watcher: Option<Option<usize>>,
     },
     /// A step began (hashing, then restore or execution).
     StepStarted {

@@ -70,6 +70,8 @@ pub(crate) struct StepRunner<'a> {
     /// stat instead of its own while nothing was written since (in a null run, every
     /// output named as an input downstream).
     current_outputs: Mutex<HashMap<RelPath, (FileStat, u64)>>,
+    /// The watcher's answer, when one runs.
+    watch: Option<&'a crate::WatchView>,
 }
 
 /// What a [`StepRunner`] is built from; the rest of its state starts empty.
@@ -91,6 +93,8 @@ pub(crate) struct StepRunnerParts<'a> {
     pub(crate) executor: &'a dyn Executor,
     pub(crate) cancelled: &'a AtomicBool,
     pub(crate) execution_gate: Option<&'a ExecutionGate>,
+    /// The watcher's answer, when one runs.
+    pub(crate) watch: Option<&'a crate::WatchView>,
 }
 
 fn now_secs() -> u64 {
@@ -159,6 +163,7 @@ impl<'a> StepRunner<'a> {
             masked_values: Mutex::new(HashMap::new()),
             writes: AtomicU64::new(0),
             current_outputs: Mutex::new(HashMap::new()),
+            watch: parts.watch,
         }
     }
 
@@ -169,8 +174,10 @@ impl<'a> StepRunner<'a> {
     /// Resolves and hashes a step's inputs.
     pub(crate) fn input_manifest(&self, step: &Step) -> Result<Manifest, String> {
         let set = match &step.inputs {
-            Some(patterns) => FileSet::resolve_knowing(&self.filter, patterns, &|path| self.current_output(path))
-                .map_err(|e| error_chain(&e))?,
+            Some(patterns) => FileSet::resolve_knowing(&self.filter, patterns, &|path| {
+                self.current_output(path).or_else(|| self.vouched_stat(path))
+            })
+            .map_err(|e| error_chain(&e))?,
             None => self
                 .workspace_inputs
                 .get_or_init(|| {
@@ -685,6 +692,17 @@ impl<'a> StepRunner<'a> {
         let outputs = self.current_outputs.lock().expect("output stat lock is never poisoned");
         let &(stat, writes) = outputs.get(path)?;
         (writes == self.writes.load(Ordering::SeqCst)).then_some(stat)
+    }
+
+    /// The stat the stat cache recorded for `path`, when the watcher saw nothing change in
+    /// its directory since the cache's token and this run has written nothing yet (the
+    /// watcher's answer speaks for the moment the run asked).
+    fn vouched_stat(&self, path: &RelPath) -> Option<FileStat> {
+        let watch = self.watch?;
+        if self.writes.load(Ordering::SeqCst) != 0 || !watch.vouches_for(path.as_str()) {
+            return None;
+        }
+        self.stat_cache.get().recorded_stat(path.as_str())
     }
 
     /// Whether the workspace already holds `output` exactly as cached.

@@ -89,6 +89,39 @@ pub(crate) enum Command {
     /// Report credentials (private keys, cloud and forge tokens, password assignments) in
     /// files. Exit status 1 when a high-severity finding is reported.
     Scan(ScanArgs),
+    /// Watch the workspace for changes (inotify), so that runs skip stat'ing the files in
+    /// directories nothing touched (as git's fsmonitor or turbo's daemon).
+    ///
+    /// Runs in the foreground until stopped; `--background` starts it detached. A run asks
+    /// the watcher of its workspace, when one answers on .attest/watch.sock, which
+    /// directories changed since the run that saved the stat cache; when the watcher
+    /// cannot tell (restarted, events lost, a directory renamed), the run checks every file
+    /// as it does without one. Writes through a shared memory map raise no inotify event:
+    /// do not use a watcher with tools that edit inputs that way. Examples:
+    /// `attest watch --background`, `attest watch --status`, `attest watch --stop`.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArgs,
+
+    /// Start the watcher detached and return once it answers.
+    #[arg(long, conflicts_with_all = ["status", "stop"])]
+    pub(crate) background: bool,
+
+    /// Show whether a watcher runs for this workspace (exit status 1 when none does).
+    #[arg(long, conflicts_with = "stop")]
+    pub(crate) status: bool,
+
+    /// Stop the workspace's watcher.
+    #[arg(long)]
+    pub(crate) stop: bool,
+
+    /// Output format (of `--status`).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
 }
 
 #[derive(Debug, Args)]

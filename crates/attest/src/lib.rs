@@ -85,5 +85,6 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Approve(args) => commands::approve(&cwd, &args, printer),
         Command::Audit(command) => commands::audit(&cwd, command, printer),
         Command::Scan(args) => commands::scan(&cwd, &args, printer),
+        Command::Watch(args) => commands::watch(&cwd, &args, printer),
     }
 }

@@ -159,9 +159,19 @@ impl HumanReporter {
 impl Reporter for HumanReporter {
     fn report(&self, event: RunEvent<'_>) {
         match event {
-            RunEvent::Started { selected, .. } => {
+            RunEvent::Started { selected, watcher, .. } => {
                 if let Some(bar) = &self.progress {
                     bar.set_length(selected as u64);
+                }
+                if self.verbose {
+                    match watcher {
+                        Some(Some(1)) => self.line("watcher: 1 directory changed since the stat cache was saved"),
+                        Some(Some(n)) => {
+                            self.line(&format!("watcher: {n} directories changed since the stat cache was saved"));
+                        }
+                        Some(None) => self.line("watcher: no earlier point to compare with, every file is checked"),
+                        None => {}
+                    }
                 }
             }
             // The running steps are shown only on the progress bar.
@@ -230,7 +240,12 @@ fn merge(event: &str, value: serde_json::Value) -> serde_json::Value {
 impl Reporter for JsonReporter {
     fn report(&self, event: RunEvent<'_>) {
         let value = match event {
-            RunEvent::Started { selected, jobs } => json!({"event": "run_started", "steps": selected, "jobs": jobs}),
+            RunEvent::Started { selected, jobs, watcher } => json!({
+                "event": "run_started",
+                "steps": selected,
+                "jobs": jobs,
+                "watcher": watcher.map(|changed| json!({ "changed_directories": changed })),
+            }),
             RunEvent::StepStarted { step } => json!({"event": "step_started", "step": step}),
             RunEvent::StepOutput { step, chunk } if self.stream => {
                 json!({"event": "step_output", "step": step, "text": String::from_utf8_lossy(chunk)})

@@ -20,6 +20,7 @@ mod run_history;
 mod scan;
 mod signing;
 mod verify;
+mod watch;
 
 pub(crate) use audit::audit;
 pub(crate) use cache::cache;
@@ -34,3 +35,4 @@ pub(crate) use receipt::receipt;
 pub(crate) use run::run;
 pub(crate) use scan::scan;
 pub(crate) use verify::verify;
+pub(crate) use watch::watch;

@@ -21,3 +21,4 @@ mod run;
 mod sandbox;
 mod signals;
 mod vm;
+mod watch;
