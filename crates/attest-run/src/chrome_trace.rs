@@ -104,7 +104,7 @@ mod tests {
             report("lint", Some(1), StepStatus::Failed { failure: Failure::ExitCode { code: 2 } }, None),
             report("pack", None, StepStatus::Skipped { because: "needs `lint`".into() }, None),
         ];
-        let summary = RunSummary::new(steps, false, Duration::from_secs(1), Default::default());
+        let summary = RunSummary::new(steps, false, Duration::from_secs(1), Default::default(), None);
         let trace = chrome_trace(&summary, "attest.yaml", "abc");
         let events = trace["traceEvents"].as_array().expect("array");
         let complete: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();

@@ -193,7 +193,8 @@ pub fn run(
             reporter.report(RunEvent::Warning(&format!("cache eviction failed: {}", error_chain(&err))));
         }
     }
-    Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed(), stat_cache))
+    let watch_token = watch.as_ref().map(crate::WatchView::token);
+    Ok(RunSummary::new(reports, interrupted.load(Ordering::SeqCst), started.elapsed(), stat_cache, watch_token))
 }
 
 /// The watch token to save the stat cache with, given the point the watcher's answer

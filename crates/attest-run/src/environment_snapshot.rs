@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::git_index::IndexFile;
-use attest_hash::FileStat;
+use crate::{Workspace, git_clean_memo};
+use attest_hash::{FileStat, WatchToken};
 use attest_pipeline::Pipeline;
 use attest_receipt::{EnvironmentSnapshot, GitInfo};
 
@@ -53,21 +54,41 @@ fn rev_parse(root: &Path, path_env: Option<&str>) -> Option<String> {
 }
 
 /// Commit, branch and dirtiness. A cheap `git rev-parse` (`rev_parse`, taken earlier)
-/// gives commit, tree and branch; when git's index then proves the tree clean (see
-/// [`crate::git_index`]; `seen` gives the stats the run itself took, by workspace path)
-/// that is the answer, and otherwise one `git status --porcelain=v2 --branch` decides
-/// (one process instead of three). That `git status` may refresh the stat data in git's
-/// index, as it does when a user runs it, so that the next run's check is fast again
-/// after files were touched; it runs after the steps, never beside them.
+/// gives commit, tree and branch. The tree is clean when the watcher vouches that it is
+/// as a run with the same HEAD and index last proved it (see [`crate::git_clean_memo`]),
+/// or when git's index proves it (see [`crate::git_index`]; `seen` gives the stats the
+/// run itself took, by workspace path, and the proof is kept for the next run when
+/// `watch_token` says a watcher answered at the run's start). Otherwise one
+/// `git status --porcelain=v2 --branch` decides (one process instead of three). That
+/// `git status` may refresh the stat data in git's index, as it does when a user runs
+/// it, so that the next run's check is fast again after files were touched; it runs
+/// after the steps, never beside them.
 fn git_info(
     root: &Path,
     path_env: Option<&str>,
     rev_parse: Option<&str>,
     index: Option<IndexFile>,
     seen: &dyn Fn(&str) -> Option<FileStat>,
+    watch_token: Option<WatchToken>,
 ) -> Option<GitInfo> {
-    if let Some(info) = rev_parse.and_then(|out| clean_from_index(root, out, index, seen)) {
-        return Some(info);
+    let workspace = Workspace::new(root);
+    if let Some(out) = rev_parse {
+        if let Some(path) = index_path(root, out)
+            && git_clean_memo::still_clean(&workspace, out, &path)
+        {
+            return clean_info(out);
+        }
+        match (clean_from_index(root, out, index, seen), watch_token) {
+            (Some((info, Some(index_stat))), Some(token)) => {
+                git_clean_memo::remember(&workspace, token, index_stat, out);
+                return Some(info);
+            }
+            (Some((info, _)), _) => {
+                git_clean_memo::forget(&workspace);
+                return Some(info);
+            }
+            (None, _) => git_clean_memo::forget(&workspace),
+        }
     }
     let args = ["status", "--porcelain=v2", "--branch", "--untracked-files=no"];
     parse_git_status(&command_output("git", &args, root, path_env)?)
@@ -79,17 +100,28 @@ fn index_path(root: &Path, rev_parse: &str) -> Option<PathBuf> {
     Some(root.join(rev_parse.lines().nth(1)?.trim()))
 }
 
+/// The [`GitInfo`] of a clean tree at the HEAD `rev_parse` (the output of the
+/// `rev-parse` above) names.
+fn clean_info(rev_parse: &str) -> Option<GitInfo> {
+    let mut lines = rev_parse.lines().map(str::trim);
+    let (commit, head) = (lines.nth(2)?, lines.nth(1)?);
+    let branch = head.strip_prefix("refs/heads/").map(str::to_owned);
+    Some(GitInfo { commit: commit.to_owned(), branch, dirty: false })
+}
+
 /// The clean [`GitInfo`] when `rev_parse` (the output of the `rev-parse` above) and the
 /// index (as read `early`, if it is unchanged since) show that nothing changed; `None`
-/// when only `git status` can tell.
+/// when only `git status` can tell. With it, the proved index file's stat when the
+/// watcher sees every file the proof looked at (the workspace is the repository's top
+/// and nothing tracked lies under `.attest/`), so that the proof may be kept.
 fn clean_from_index(
     root: &Path,
     rev_parse: &str,
     early: Option<IndexFile>,
     seen: &dyn Fn(&str) -> Option<FileStat>,
-) -> Option<GitInfo> {
+) -> Option<(GitInfo, Option<FileStat>)> {
     let mut lines = rev_parse.lines().map(str::trim);
-    let (top, _, commit, tree, head) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let (top, _, _, tree) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
     let path = index_path(root, rev_parse)?;
     let index = match early {
         Some(early) => early.current(&path)?,
@@ -97,14 +129,19 @@ fn clean_from_index(
     };
     // The index names files relative to the repository's top; the run, to the workspace.
     let prefix = root.strip_prefix(top).ok().map(|p| p.to_string_lossy().into_owned());
+    let unwatched = std::cell::Cell::new(prefix.as_deref() != Some(""));
     let seen_by_index_path = |path: &str| match prefix.as_deref() {
-        Some("") => seen(path),
+        Some("") => {
+            if path.starts_with(".attest/") {
+                unwatched.set(true);
+            }
+            seen(path)
+        }
         Some(prefix) => seen(path.strip_prefix(prefix)?.strip_prefix('/')?),
         None => None,
     };
     crate::git_index::clean_against_index(Path::new(top), &index, tree, &seen_by_index_path)?;
-    let branch = head.strip_prefix("refs/heads/").map(str::to_owned);
-    Some(GitInfo { commit: commit.to_owned(), branch, dirty: false })
+    Some((clean_info(rev_parse)?, (!unwatched.get()).then(|| index.stat())))
 }
 
 fn parse_git_status(text: &str) -> Option<GitInfo> {
@@ -165,7 +202,7 @@ impl EnvironmentProbe {
     pub fn finish(mut self, summary: &RunSummary) -> EnvironmentSnapshot {
         let seen = |path: &str| summary.seen_stat(path);
         let (path_env, rev_parse) = (self.host_path.as_deref(), self.rev_parse.as_deref());
-        self.snapshot.git = git_info(&self.root, path_env, rev_parse, self.index, &seen);
+        self.snapshot.git = git_info(&self.root, path_env, rev_parse, self.index, &seen, summary.watch_token());
         self.snapshot
     }
 }
@@ -210,7 +247,12 @@ pub fn environment_probe(
         crate::git_head::learn(&state_dir, &answer);
         Some(answer)
     });
-    let index = rev_parse.as_deref().and_then(|out| IndexFile::read(&index_path(root, out)?));
+    // Not needed when the watcher vouches for the last proof that the tree is clean (asked
+    // again when the run is over).
+    let index = rev_parse.as_deref().and_then(|out| {
+        let path = index_path(root, out)?;
+        if git_clean_memo::still_clean(&Workspace::new(root), out, &path) { None } else { IndexFile::read(&path) }
+    });
     EnvironmentProbe { snapshot, root: root.to_owned(), host_path: host_path.map(str::to_owned), rev_parse, index }
 }
 
@@ -222,7 +264,7 @@ mod tests {
 
     /// `git_info` as a run without stats of its own gets it.
     fn git_now(root: &Path) -> Option<GitInfo> {
-        git_info(root, None, rev_parse(root, None).as_deref(), None, &|_| None)
+        git_info(root, None, rev_parse(root, None).as_deref(), None, &|_| None, None)
     }
 
     #[test]

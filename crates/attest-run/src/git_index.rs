@@ -209,6 +209,11 @@ impl IndexFile {
         Some(Self { bytes, stat })
     }
 
+    /// The file's stat when it was read.
+    pub(crate) fn stat(&self) -> FileStat {
+        self.stat
+    }
+
     /// The index at `path` now: this one when the file is unchanged since, else read
     /// again.
     pub(crate) fn current(self, path: &Path) -> Option<Self> {

@@ -19,6 +19,7 @@ mod deterministic;
 mod environment_snapshot;
 mod event_reporter;
 mod execution_gate;
+mod git_clean_memo;
 mod git_head;
 mod git_index;
 mod history_rows;

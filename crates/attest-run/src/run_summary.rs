@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attest_hash::{FileStat, StatCache};
+use attest_hash::{FileStat, StatCache, WatchToken};
 
 use serde::Serialize;
 
@@ -62,22 +62,37 @@ pub struct RunSummary {
     /// The stats the run took of workspace files (for [`RunSummary::seen_stat`]).
     #[serde(skip)]
     seen: Arc<StatCache>,
+    /// The point the workspace's watcher (`attest watch`) spoke for when the run began,
+    /// if one answered: every change before it was known to the run.
+    #[serde(skip)]
+    watch_token: Option<WatchToken>,
 }
 
 impl RunSummary {
-    pub(crate) fn new(steps: Vec<StepReport>, interrupted: bool, wall: Duration, seen: Arc<StatCache>) -> Self {
+    pub(crate) fn new(
+        steps: Vec<StepReport>,
+        interrupted: bool,
+        wall: Duration,
+        seen: Arc<StatCache>,
+        watch_token: Option<WatchToken>,
+    ) -> Self {
         let count = |f: &dyn Fn(&StepReport) -> bool| steps.iter().filter(|s| f(s)).count();
         let ran = count(&|s| s.succeeded() && !matches!(s.cache, Some(CacheStatus::Hit)));
         let cached = count(&|s| s.succeeded() && matches!(s.cache, Some(CacheStatus::Hit)));
         let failed = count(&|s| matches!(s.status, StepStatus::Failed { .. }));
         let skipped = count(&|s| matches!(s.status, StepStatus::Skipped { .. } | StepStatus::Cancelled));
-        Self { steps, ran, cached, failed, skipped, interrupted, wall, seen }
+        Self { steps, ran, cached, failed, skipped, interrupted, wall, seen, watch_token }
     }
 
     /// The stat the run took of the file at workspace path `path` while hashing or
     /// writing it, if it looked at that file.
     pub fn seen_stat(&self, path: &str) -> Option<FileStat> {
         self.seen.seen_stat(path)
+    }
+
+    /// The point the workspace's watcher spoke for when the run began, if one answered.
+    pub fn watch_token(&self) -> Option<WatchToken> {
+        self.watch_token
     }
 
     /// Whether every step succeeded and the run was not interrupted.

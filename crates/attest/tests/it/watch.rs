@@ -114,3 +114,75 @@ fn a_watcher_leaves_when_its_workspace_state_is_deleted() {
     // Runs carry on without it.
     ctx.run(&["run"]).success();
 }
+
+/// Runs the pipeline: the git state its receipt records, (commit, dirty).
+fn run_git_state(ctx: &TestContext) -> (String, bool) {
+    let receipt = run_json(ctx).into_iter().find(|e| e["event"] == "receipt").expect("a receipt event");
+    let path = ctx.root().join(receipt["path"].as_str().unwrap()).display().to_string();
+    let statement = &crate::receipts::decoded_statements(&path)[0];
+    let git = &statement["predicate"]["buildDefinition"]["internalParameters"]["environment"]["git"];
+    (git["commit"].as_str().unwrap().to_owned(), git["dirty"].as_bool().unwrap())
+}
+
+#[test]
+fn a_clean_git_tree_kept_from_the_last_run_ends_with_any_change() {
+    let ctx = TestContext::new().pipeline(PIPELINE);
+    ctx.write("src/one/a.txt", "a");
+    ctx.write("src/two/b.txt", "b");
+    ctx.write("notes.txt", "tracked, no step's input");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(ctx.root())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "attest.yaml", "src", "notes.txt"]);
+    git(&["commit", "-q", "-m", "one"]);
+    ctx.run(&["watch", "--background"]).success();
+    let _watching = Watching(&ctx);
+    let kept = || ctx.exists(".attest/state/v1/git-clean");
+
+    // A run proves the tree clean from git's index and keeps the verdict (git's index may
+    // need one `git status` first, for files written in the instant it was).
+    let mut commit = String::new();
+    for _ in 0..5 {
+        let (head, dirty) = run_git_state(&ctx);
+        assert!(!dirty, "clean");
+        commit = head;
+        if kept() {
+            break;
+        }
+    }
+    assert!(kept(), "a proof with a watcher running is kept");
+    assert_eq!(run_git_state(&ctx), (commit.clone(), false), "the kept verdict holds while nothing changes");
+    assert!(kept());
+
+    // A tracked file no step reads: only the watcher can tell the kept verdict it changed.
+    ctx.write("notes.txt", "edited");
+    assert_eq!(run_git_state(&ctx), (commit.clone(), true));
+    assert!(!kept(), "a dirty tree forgets the verdict");
+    ctx.write("notes.txt", "tracked, no step's input");
+    run_git_state(&ctx);
+    ctx.write("src/one/a.txt", "edited");
+    assert_eq!(run_git_state(&ctx), (commit.clone(), true), "a step's input edited");
+
+    // A new commit: a new HEAD, proved clean again.
+    git(&["commit", "-q", "-am", "two"]);
+    let mut state = (String::new(), true);
+    for _ in 0..5 {
+        state = run_git_state(&ctx);
+        if kept() {
+            break;
+        }
+    }
+    assert!(state.0 != commit && !state.1, "committed: {state:?}");
+    assert!(kept(), "proved clean with a watcher running");
+    assert_eq!(run_git_state(&ctx), state);
+}
