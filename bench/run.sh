@@ -43,12 +43,13 @@ echo "run.sh: attest=$ATTEST jobs=$JOBS results=$OUT"
 ./bench.sh -p projects/n2000 -t "custom turbo task ninja make" -s "null touch edit-sink restore" -r 5 -o "$OUT/n2000"
 ./bench.sh -p projects/n2000 -t "custom task ninja make" -s "cold" -c 1 -o "$OUT/n2000"
 
-# -- attest with its watcher (`attest watch`), beside turbo: warm scenarios only (the
-#    cold scenario deletes .attest, and the watcher with it) --------------------------
+# -- attest with its watcher (`attest watch`), beside turbo: warm scenarios only. bench.sh
+#    first cleans each tool's state (for attest `rm -rf .attest`, which ends a watcher) and
+#    then runs CUSTOM_START; CUSTOM_STOP fails the run if the watcher died on the way.
 for p in n200 n2000; do
-  "$ATTEST" watch --background -f "projects/$p/attest.yml"
-  CUSTOM_NAME=attest-watch ./bench.sh -p "projects/$p" -t "custom turbo" -s "null touch edit-sink restore" -r 5 -o "$OUT/$p-watch"
-  "$ATTEST" watch --stop -f "projects/$p/attest.yml"
+  CUSTOM_NAME=attest-watch CUSTOM_START="$ATTEST watch --background -f attest.yml" \
+    CUSTOM_STOP="$ATTEST watch --status -f attest.yml && $ATTEST watch --stop -f attest.yml" \
+    ./bench.sh -p "projects/$p" -t "custom turbo" -s "null touch edit-sink restore" -r 5 -o "$OUT/$p-watch"
 done
 
 for p in n200 n2000 n200-watch n2000-watch; do

@@ -62,7 +62,7 @@ pub use run_metrics::run_metrics;
 pub use run_receipt::{ReceiptContext, pipeline_ref, run_record};
 pub use run_summary::{RunOptions, RunSummary};
 pub use step_runner::error_chain;
-pub use watch_daemon::{WatchError, WatchStatus, Watcher, bind, socket_path, stop_watcher, watch_status};
+pub use watch_daemon::{WatchError, WatchSocket, WatchStatus, Watcher, bind, stop_watcher, watch_status};
 pub use watch_view::WatchView;
 pub use workspace::Workspace;
 

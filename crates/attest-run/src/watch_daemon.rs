@@ -436,16 +436,21 @@ impl Watcher {
         }
     }
 
-    /// Serves questions on `listener` until asked to stop, or until the workspace or its
-    /// `.attest` is deleted (looked at every second).
-    pub fn serve(&self, listener: &UnixListener) {
+    /// Serves questions on `socket` until asked to stop, until the workspace or its
+    /// `.attest` is deleted, or until the socket file is no longer this watcher's (removed,
+    /// or taken over by a new watcher after `.attest` was deleted and made again); the
+    /// last two are looked at every second.
+    pub fn serve(&self, socket: &WatchSocket) {
         let timeout = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
         while !self.lock().root_gone {
-            let mut ready = [rustix::event::PollFd::new(listener, rustix::event::PollFlags::IN)];
+            let mut ready = [rustix::event::PollFd::new(&socket.listener, rustix::event::PollFlags::IN)];
             if !matches!(rustix::event::poll(&mut ready, Some(&timeout)), Ok(1..)) {
+                if !socket.is_ours() {
+                    return;
+                }
                 continue;
             }
-            if let Ok((stream, _)) = listener.accept()
+            if let Ok((stream, _)) = socket.listener.accept()
                 && self.answer(stream)
             {
                 return;
@@ -477,13 +482,40 @@ impl Watcher {
 }
 
 /// The socket runs ask the watcher on.
-pub fn socket_path(workspace: &Workspace) -> PathBuf {
+pub(crate) fn socket_path(workspace: &Workspace) -> PathBuf {
     workspace.attest_dir().join("watch.sock")
+}
+
+/// A watcher's socket: the listener, and the file it was bound to, which the watcher
+/// removes when it leaves only while that file is still its own.
+#[derive(Debug)]
+pub struct WatchSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    /// Device and inode of the socket file as bound.
+    node: (u64, u64),
+}
+
+impl WatchSocket {
+    /// Whether the socket file is still the one this watcher bound (runs reach it).
+    fn is_ours(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.node)
+    }
+}
+
+impl Drop for WatchSocket {
+    fn drop(&mut self) {
+        if self.is_ours() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Binds the watcher's socket for `workspace`: refused while another watcher answers on
 /// it, taken over when it is left from a watcher that is gone.
-pub fn bind(workspace: &Workspace) -> Result<UnixListener, WatchError> {
+pub fn bind(workspace: &Workspace) -> Result<WatchSocket, WatchError> {
+    use std::os::unix::fs::MetadataExt;
     let path = socket_path(workspace);
     if let Ok(status) = ask::<WatchStatus>(workspace, &Request::Status) {
         return Err(WatchError::AlreadyRunning { pid: status.pid });
@@ -494,7 +526,11 @@ pub fn bind(workspace: &Workspace) -> Result<UnixListener, WatchError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io_error(format!("failed to remove `{}`", path.display()))(err)),
     }
-    UnixListener::bind(&path).map_err(io_error(format!("failed to listen on `{}`", path.display())))
+    let listener = UnixListener::bind(&path).map_err(io_error(format!("failed to listen on `{}`", path.display())))?;
+    let node = std::fs::symlink_metadata(&path)
+        .map(|m| (m.dev(), m.ino()))
+        .map_err(io_error(format!("failed to read `{}`", path.display())))?;
+    Ok(WatchSocket { listener, path, node })
 }
 
 /// Asks the workspace's watcher `request`; `Err(None)` when no watcher answers.
@@ -616,9 +652,9 @@ mod tests {
     fn the_socket_answers_runs_and_refuses_a_second_watcher() {
         let dir = workspace();
         let workspace = Workspace::new(dir.path());
-        let listener = bind(&workspace).unwrap();
+        let socket = bind(&workspace).unwrap();
         let watcher = Watcher::start(dir.path()).unwrap();
-        let server = std::thread::spawn(move || watcher.serve(&listener));
+        let server = std::thread::spawn(move || watcher.serve(&socket));
         let status = watch_status(&workspace).unwrap().unwrap();
         assert_eq!(status.pid, std::process::id());
         assert!(matches!(bind(&workspace), Err(WatchError::AlreadyRunning { .. })));
@@ -633,5 +669,25 @@ mod tests {
         server.join().unwrap();
         assert!(!stop_watcher(&workspace).unwrap(), "nothing answers any more");
         assert!(crate::WatchView::ask(&workspace, since).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_watcher_whose_socket_was_taken_over_leaves_it_to_the_new_one() {
+        let dir = workspace();
+        let workspace = Workspace::new(dir.path());
+        let old = bind(&workspace).unwrap();
+        let watcher = Watcher::start(dir.path()).unwrap();
+        let server = std::thread::spawn(move || {
+            watcher.serve(&old);
+            drop(old);
+        });
+        assert!(watch_status(&workspace).unwrap().is_some());
+        // As after `rm -rf .attest` and a new `attest watch`, before the old one noticed.
+        std::fs::remove_file(socket_path(&workspace)).unwrap();
+        let new = bind(&workspace).unwrap();
+        server.join().unwrap();
+        assert!(new.is_ours(), "the old watcher left the new one's socket alone");
+        drop(new);
+        assert!(!socket_path(&workspace).exists(), "a watcher removes its own socket");
     }
 }

@@ -42,18 +42,15 @@ pub(crate) fn watch(cwd: &Path, args: &WatchArgs, printer: Printer) -> anyhow::R
     if args.background {
         return start_detached(&workspace, &pipeline, printer);
     }
-    let listener = attest_run::bind(&workspace).map_err(|e| UserError::new(e.to_string()))?;
-    let watcher = Watcher::start(&root).map_err(|e| {
-        let _ = std::fs::remove_file(attest_run::socket_path(&workspace));
-        UserError::new(e.to_string())
-    })?;
+    // The socket file goes when `socket` is dropped, if it is still this watcher's.
+    let socket = attest_run::bind(&workspace).map_err(|e| UserError::new(e.to_string()))?;
+    let watcher = Watcher::start(&root).map_err(|e| UserError::new(e.to_string()))?;
     let directories = watcher.status().directories;
     printer.info(&format!(
         "watching `{}`: {directories} directories (stop with Ctrl-C or `attest watch --stop`)",
         root.display()
     ));
-    watcher.serve(&listener);
-    let _ = std::fs::remove_file(attest_run::socket_path(&workspace));
+    watcher.serve(&socket);
     Ok(ExitStatus::Success)
 }
 
